@@ -1,0 +1,1 @@
+"""The helpdesk: a unified inbox for small support teams."""

@@ -1,0 +1,207 @@
+"""The `helpdesk` command: serve, worker, create-agent, demo, brand add|list|edit."""
+import argparse
+import getpass
+import logging
+import sys
+
+from app.config import ConfigError, ensure_secret_key, from_env
+
+
+class CommandError(Exception):
+    """A mistake on the command line: printed as one sentence, exit status 2."""
+
+
+def _settings():
+    return ensure_secret_key(from_env())
+
+
+def _connect():
+    from app import db
+    from workers import queue
+
+    settings = _settings()
+    db.connect(settings)
+    queue.configure(settings)
+    return settings
+
+
+def _read_password(from_stdin: bool, prompt: str = "Password: ") -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise CommandError("No terminal to ask for the password: pass it with --password-stdin.")
+    first = getpass.getpass(prompt)
+    if getpass.getpass("Again: ") != first:
+        raise CommandError("The two passwords differ.")
+    return first
+
+
+def cmd_serve(args) -> None:
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = _settings()
+    app = create_app(settings)
+    print(f"Helpdesk on http://{args.host}:{args.port} (data in {settings.data_dir.resolve()})",
+          flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=True,
+                timeout_graceful_shutdown=5)
+
+
+def cmd_worker(args) -> None:
+    from workers import tasks  # noqa: F401 (registers the tasks)
+    from workers.queue import huey
+
+    settings = _connect()
+    consumer = huey.create_consumer(workers=args.workers or settings.worker_threads,
+                                    worker_type="thread", periodic=True)
+    consumer.run()
+
+
+def cmd_create_agent(args) -> None:
+    from app.services import agents
+
+    _connect()
+    password = _read_password(args.password_stdin)
+    try:
+        agent = agents.create_agent(args.email, args.name, password,
+                                    "admin" if args.admin else "agent")
+    except agents.AgentError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"Created {agent.role} {agent.name} <{agent.email}>.")
+
+
+def cmd_demo(args) -> None:
+    from app.services import demo
+
+    settings = _connect()
+    if args.if_empty and not demo.is_empty():
+        print("The database has data already; no demo data loaded.")
+        return
+    try:
+        logins = demo.load(settings.secret_key)
+    except demo.DemoError as exc:
+        raise CommandError(str(exc)) from None
+    print("Demo data loaded: two brands, two agents, a dozen tickets.")
+    for email, password, role in logins:
+        print(f"  log in as {role}: {email} / {password}")
+
+
+def _brand_values(args, existing=None) -> dict:
+    values = {name: getattr(existing, name) for name in
+              ("name", "address", "signature", "smtp_host", "smtp_port", "smtp_security",
+               "smtp_username")} if existing else {}
+    for name in ("name", "address", "signature", "smtp_host", "smtp_port", "smtp_security",
+                 "smtp_username"):
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = value
+    return values
+
+
+def cmd_brand_add(args) -> None:
+    from app.services import brands
+
+    _connect()
+    password = _read_password(True) if args.smtp_password_stdin else ""
+    try:
+        brand = brands.create_brand(args.slug, _brand_values(args), password)
+    except brands.BrandError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"Created brand {brand.slug}: {brand.name} <{brand.address}>.")
+
+
+def cmd_brand_edit(args) -> None:
+    from app.services import brands
+
+    _connect()
+    try:
+        brand = brands.get_brand(args.slug)
+        password = _read_password(True) if args.smtp_password_stdin else None
+        brands.update_brand(args.slug, _brand_values(args, brand), password)
+    except brands.BrandError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"Updated brand {args.slug}.")
+
+
+def cmd_brand_list(args) -> None:
+    from app.services import brands
+
+    _connect()
+    for brand in brands.list_brands():
+        smtp = (f"{brand.smtp_host}:{brand.smtp_port} {brand.smtp_security}"
+                if brand.smtp_host else "no SMTP")
+        default = " (default)" if brand.is_default else ""
+        print(f"{brand.slug}\t{brand.name}{default}\t{brand.address}\t{smtp}")
+
+
+def _brand_options(parser, required: bool) -> None:
+    parser.add_argument("slug")
+    parser.add_argument("--name", required=required)
+    parser.add_argument("--address", required=required, help="the support address mail comes from")
+    parser.add_argument("--signature")
+    parser.add_argument("--smtp-host")
+    parser.add_argument("--smtp-port", type=int)
+    parser.add_argument("--smtp-security", choices=["none", "starttls", "ssl"])
+    parser.add_argument("--smtp-username")
+    parser.add_argument("--smtp-password-stdin", action="store_true",
+                        help="read the SMTP password from the first line of standard input")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="helpdesk", description="A self-hosted helpdesk.")
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the web server with the worker inside")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run the background worker alone")
+    worker.add_argument("--workers", type=int, default=0, help="worker threads")
+    worker.set_defaults(func=cmd_worker)
+
+    create = commands.add_parser("create-agent", help="create an agent account")
+    create.add_argument("email")
+    create.add_argument("--name", required=True)
+    create.add_argument("--admin", action="store_true")
+    create.add_argument("--password-stdin", action="store_true",
+                        help="read the password from the first line of standard input")
+    create.set_defaults(func=cmd_create_agent)
+
+    demo = commands.add_parser("demo", help="load demo data into an empty database")
+    demo.add_argument("--if-empty", action="store_true", help="do nothing when there is data")
+    demo.set_defaults(func=cmd_demo)
+
+    brand = commands.add_parser("brand", help="manage brands").add_subparsers(
+        dest="brand_command", required=True, metavar="ACTION")
+    add = brand.add_parser("add", help="add a brand")
+    _brand_options(add, required=True)
+    add.set_defaults(func=cmd_brand_add)
+    edit = brand.add_parser("edit", help="change a brand")
+    _brand_options(edit, required=False)
+    edit.set_defaults(func=cmd_brand_edit)
+    brand.add_parser("list", help="list the brands").set_defaults(func=cmd_brand_list)
+    return root
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (CommandError, ConfigError) as exc:
+        print(f"helpdesk: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # an error we did not foresee: one line here, details in the log
+        logging.getLogger("helpdesk").debug("command failed", exc_info=True)
+        print(f"helpdesk: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

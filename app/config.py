@@ -1,0 +1,95 @@
+"""Settings read once from HELPDESK_* environment variables and passed to create_app."""
+import os
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    database_url: str = ""  # empty: SQLite file in data_dir
+    huey_url: str = ""  # empty: SQLite queue in data_dir; redis://... for scale-out
+    secret_key: str = ""  # empty: generated once and kept in data_dir
+    base_url: str = "http://127.0.0.1:8000"
+    session_hours: int = 12
+    auto_close_days: int = 7
+    smtp_timeout: float = 20.0
+    smtp_max_attempts: int = 6
+    smtp_retry_delay: float = 30.0  # first retry; doubles on each failure
+    worker_threads: int = 2
+    ratelimit_storage: str = "memory://"
+    login_max_failures: int = 5  # per account or address in login_window
+    login_window_minutes: int = 15
+    form_rate_per_address: str = "5/hour"
+    form_rate_per_ip: str = "30/minute"
+    max_message_chars: int = 20000
+    embedded_worker: bool = True
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'helpdesk.db'}"
+
+    def with_changes(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+_ENV = {
+    "data_dir": ("HELPDESK_DATA_DIR", Path),
+    "database_url": ("HELPDESK_DATABASE_URL", str),
+    "huey_url": ("HELPDESK_HUEY_URL", str),
+    "secret_key": ("HELPDESK_SECRET_KEY", str),
+    "base_url": ("HELPDESK_BASE_URL", str),
+    "session_hours": ("HELPDESK_SESSION_HOURS", int),
+    "auto_close_days": ("HELPDESK_AUTO_CLOSE_DAYS", int),
+    "smtp_timeout": ("HELPDESK_SMTP_TIMEOUT", float),
+    "smtp_max_attempts": ("HELPDESK_SMTP_MAX_ATTEMPTS", int),
+    "smtp_retry_delay": ("HELPDESK_SMTP_RETRY_DELAY", float),
+    "worker_threads": ("HELPDESK_WORKER_THREADS", int),
+    "ratelimit_storage": ("HELPDESK_RATELIMIT_STORAGE", str),
+    "login_max_failures": ("HELPDESK_LOGIN_MAX_FAILURES", int),
+    "login_window_minutes": ("HELPDESK_LOGIN_WINDOW_MINUTES", int),
+    "form_rate_per_address": ("HELPDESK_FORM_RATE_PER_ADDRESS", str),
+    "form_rate_per_ip": ("HELPDESK_FORM_RATE_PER_IP", str),
+    "max_message_chars": ("HELPDESK_MAX_MESSAGE_CHARS", int),
+}
+
+
+class ConfigError(Exception):
+    pass
+
+
+def from_env(environ=None) -> Settings:
+    """Build Settings from HELPDESK_* variables; unknown or malformed values are refused."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for name, (var, kind) in _ENV.items():
+        raw = environ.get(var)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[name] = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{var} must be a {kind.__name__}, not {raw!r}.") from None
+    return Settings(**values)
+
+
+def ensure_secret_key(settings: Settings) -> Settings:
+    """Return settings with a secret key: the configured one, or one kept in the data directory."""
+    if settings.secret_key:
+        return settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = settings.data_dir / "secret_key"
+    if not key_file.exists():
+        # O_EXCL: two processes starting together must agree on one key.
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48))
+        except FileExistsError:
+            pass
+    return settings.with_changes(secret_key=key_file.read_text().strip())

@@ -1,0 +1,114 @@
+"""The event log and the broadcaster that turns new events into server-sent events."""
+import asyncio
+import json
+import logging
+import threading
+
+from app.models import Event
+
+log = logging.getLogger(__name__)
+
+
+def record(kind: str, ticket=None, agent=None, **data) -> Event:
+    """Append one event; call it inside the transaction that made the change."""
+    return Event.create(
+        kind=kind,
+        ticket=ticket,
+        agent=agent,
+        data=json.dumps(data, default=str),
+    )
+
+
+def event_data(event: Event) -> dict:
+    return json.loads(event.data or "{}")
+
+
+# Wakes the broadcasters of this process right after a commit, so that a change made here
+# reaches the screens without waiting for the next poll. Changes made by other processes
+# are found by polling.
+_wake_callbacks: list = []
+_wake_lock = threading.Lock()
+
+
+def notify() -> None:
+    with _wake_lock:
+        callbacks = list(_wake_callbacks)
+    for callback in callbacks:
+        callback()
+
+
+class Broadcaster:
+    """Reads new events from the log and hands them to every subscriber of this process."""
+
+    def __init__(self, poll_interval: float = 0.25, batch: int = 500):
+        self.poll_interval = poll_interval
+        self.batch = batch
+        self.subscribers: set = set()
+        self.last_id = 0
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+
+    def _wake_threadsafe(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self.last_id = latest_event_id()
+        with _wake_lock:
+            _wake_callbacks.append(self._wake_threadsafe)
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        with _wake_lock:
+            if self._wake_threadsafe in _wake_callbacks:
+                _wake_callbacks.remove(self._wake_threadsafe)
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        for subscriber in list(self.subscribers):
+            subscriber.close()
+
+    def subscribe(self, subscriber) -> None:
+        self.subscribers.add(subscriber)
+
+    def unsubscribe(self, subscriber) -> None:
+        self.subscribers.discard(subscriber)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                self.publish_new()
+            except Exception:
+                log.exception("broadcaster could not read new events")
+
+    def publish_new(self) -> None:
+        while True:
+            events = list(
+                Event.select().where(Event.id > self.last_id).order_by(Event.id).limit(self.batch)
+            )
+            for event in events:
+                self.last_id = event.id
+                for subscriber in list(self.subscribers):
+                    subscriber.offer(event)
+            if len(events) < self.batch:
+                return
+
+
+def latest_event_id() -> int:
+    last = Event.select(Event.id).order_by(Event.id.desc()).first()
+    return last.id if last else 0
+
+
+def events_after(event_id: int, limit: int):
+    return list(Event.select().where(Event.id > event_id).order_by(Event.id).limit(limit))

@@ -1,0 +1,119 @@
+"""The one entry point that turns any channel's message into a ticket or a message on one."""
+import re
+from dataclasses import dataclass, field
+
+import peewee
+
+from app import events
+from app.db import transaction
+from app.models import Brand, Customer, CustomerIdentity, Message, Ticket, utcnow
+from app.services.tickets import (REOPENED_BY_CUSTOMER, Outbox, apply_status, new_outgoing,
+                                  tally_add, tally_key)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def one_line(text: str, limit: int = 255) -> str:
+    """Header-safe text: control characters (CR and LF included) become one space."""
+    return _CONTROL.sub(" ", text or "").strip()[:limit]
+
+
+@dataclass
+class Incoming:
+    """What arrived on a channel, in one shape for every channel."""
+
+    channel: str  # email, form, chat
+    brand: Brand
+    sender_email: str
+    sender_name: str
+    subject: str
+    text: str
+    html: str = ""  # sanitized by the channel adapter before it gets here
+    channel_ref: str | None = None  # unique per channel item: receiving it twice changes nothing
+    message_id: str = ""
+    fields: dict = field(default_factory=dict)
+    ticket_id: int | None = None  # set by a channel that already knows the ticket (threading)
+    acknowledge: bool = False  # send the customer a confirmation of a new ticket
+
+
+@dataclass
+class IntakeResult:
+    ticket: Ticket
+    message: Message
+    created: bool
+    duplicate: bool = False
+
+
+def find_or_create_customer(email: str, name: str) -> Customer:
+    email = email.strip().lower()
+    identity = (CustomerIdentity.select(CustomerIdentity, Customer).join(Customer)
+                .where((CustomerIdentity.kind == "email") & (CustomerIdentity.value == email))
+                .first())
+    if identity:
+        customer = identity.customer
+        if name and not customer.name:
+            customer.name = name
+            customer.save()
+        return customer
+    customer = Customer.create(name=name, email=email)
+    CustomerIdentity.create(customer=customer, kind="email", value=email)
+    return customer
+
+
+def _duplicate(channel_ref: str) -> IntakeResult | None:
+    message = Message.get_or_none(Message.channel_ref == channel_ref)
+    if message is None:
+        return None
+    return IntakeResult(ticket=message.ticket, message=message, created=False, duplicate=True)
+
+
+def receive(incoming: Incoming, secret_key: str) -> IntakeResult:
+    """Store what arrived, in one transaction, with its events; then hand mail to the worker."""
+    if incoming.channel_ref:
+        existing = _duplicate(incoming.channel_ref)
+        if existing:
+            return existing
+    try:
+        with transaction():
+            result, outbox = _store(incoming, secret_key)
+    except peewee.IntegrityError:
+        # Another process stored the same channel item a moment ago.
+        existing = _duplicate(incoming.channel_ref) if incoming.channel_ref else None
+        if existing is None:
+            raise
+        return existing
+    outbox.send()
+    return result
+
+
+def _store(incoming: Incoming, secret_key: str) -> tuple[IntakeResult, Outbox]:
+    now = utcnow()
+    customer = find_or_create_customer(incoming.sender_email, one_line(incoming.sender_name))
+    ticket = Ticket.get_or_none(Ticket.id == incoming.ticket_id) if incoming.ticket_id else None
+    created = ticket is None
+    if created:
+        ticket = Ticket.create(
+            subject=one_line(incoming.subject) or "(no subject)", channel=incoming.channel,
+            brand=incoming.brand, customer=customer, created_at=now, last_activity_at=now,
+            waiting_since=now,
+        )
+        tally_add(tally_key(ticket), +1)
+        events.record("ticket.created", ticket=ticket, channel=incoming.channel,
+                      brand=incoming.brand.slug, customer=customer.display_name)
+    else:
+        if ticket.status in REOPENED_BY_CUSTOMER:
+            apply_status(ticket, "open", None, reason="the customer wrote again")
+        ticket.waiting_since = ticket.waiting_since or now
+        ticket.last_activity_at = now
+        ticket.save()
+    message = Message.create(
+        ticket=ticket, direction="incoming", body_text=incoming.text, body_html=incoming.html,
+        channel_ref=incoming.channel_ref, message_id=incoming.message_id, created_at=now,
+    )
+    events.record("message.received", ticket=ticket, message_id=message.id,
+                  channel=incoming.channel)
+    outbox = Outbox([])
+    if created and incoming.acknowledge and customer.email:
+        ack = new_outgoing(ticket, secret_key, "", None, is_auto=True)
+        outbox.message_ids.append(ack.id)
+    return IntakeResult(ticket=ticket, message=message, created=created), outbox

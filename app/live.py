@@ -1,0 +1,78 @@
+"""Live queue updates: what each open queue is sent when a ticket is created or changes."""
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from app.models import Event
+from app.services import queue
+from app.templating import render
+
+PUSH_TEMPLATE = "partials/_queue_push.html"
+
+
+@dataclass
+class Push:
+    ticket: object
+    upsert: str  # moves the row to the top of the queue (the newest activity is first)
+    remove: str  # takes the row out: the ticket no longer matches that queue's filter
+
+
+class QueueFeed:
+    """Renders each event's row once, however many queues are open in this process."""
+
+    def __init__(self, keep: int = 512):
+        self.keep = keep
+        self._pushes: OrderedDict[int, Push | None] = OrderedDict()
+        self.brand_ids: dict = {}
+
+    def push_for(self, event: Event) -> Push | None:
+        if event.id in self._pushes:
+            return self._pushes[event.id]
+        push = None
+        if event.ticket_id:
+            ticket = queue.queue_row(event.ticket_id)
+            if ticket is not None:
+                push = Push(ticket=ticket,
+                            upsert=render(PUSH_TEMPLATE, ticket=ticket, show=True),
+                            remove=render(PUSH_TEMPLATE, ticket=ticket, show=False))
+                if ticket.brand.slug not in self.brand_ids:
+                    self.brand_ids = queue.brand_ids_by_slug()
+        self._pushes[event.id] = push
+        while len(self._pushes) > self.keep:
+            self._pushes.popitem(last=False)
+        return push
+
+
+class QueueStream:
+    """One open queue: its filter, and the fragments waiting to be sent to it."""
+
+    def __init__(self, feed: QueueFeed, queue_filter, agent_id: int, max_pending: int = 1000):
+        self.feed = feed
+        self.filter = queue_filter
+        self.agent_id = agent_id
+        self.pending: asyncio.Queue = asyncio.Queue(maxsize=max_pending)
+
+    def fragment_for(self, event: Event) -> str | None:
+        push = self.feed.push_for(event)
+        if push is None:
+            return None
+        matches = queue.ticket_matches(self.filter, self.agent_id, self.feed.brand_ids, push.ticket)
+        return push.upsert if matches else push.remove
+
+    def offer(self, event: Event) -> None:
+        fragment = self.fragment_for(event)
+        if fragment is None:
+            return
+        try:
+            self.pending.put_nowait((event.id, fragment))
+        except asyncio.QueueFull:
+            # A client this far behind reconnects and catches up from the event log.
+            self.close()
+
+    def close(self) -> None:
+        while True:
+            try:
+                self.pending.put_nowait(None)
+                return
+            except asyncio.QueueFull:
+                self.pending.get_nowait()

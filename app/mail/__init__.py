@@ -1,0 +1,1 @@
+"""Mail: composing, identifying and sending what we send."""

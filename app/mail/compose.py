@@ -1,0 +1,56 @@
+"""Building the email for an outgoing message: both parts, our ids, the thread's headers."""
+from datetime import datetime, timezone
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from app.models import Message
+from app.templating import render
+
+MAX_REFERENCES = 20
+
+
+def _address(name: str, address: str) -> Address:
+    username, _, domain = address.partition("@")
+    return Address(display_name=name, username=username, domain=domain)
+
+
+def subject_for(message: Message) -> str:
+    ticket = message.ticket
+    if message.is_auto:
+        return f"[{ticket.reference}] We received your message: {ticket.subject}"
+    return f"[{ticket.reference}] Re: {ticket.subject}"
+
+
+def thread_ids(message: Message) -> list[str]:
+    """Message-IDs of the ticket's earlier mail, oldest first, that the new one answers."""
+    earlier = (Message.select(Message.message_id)
+               .where((Message.ticket == message.ticket_id) & (Message.id < message.id)
+                      & (Message.message_id != "") & (Message.direction != "note"))
+               .order_by(Message.id))
+    ids = [m.message_id for m in earlier]
+    return ids[-MAX_REFERENCES:]
+
+
+def compose(message: Message) -> EmailMessage:
+    ticket = message.ticket
+    brand = ticket.brand
+    customer = ticket.customer
+    context = {"message": message, "ticket": ticket, "brand": brand, "customer": customer}
+    kind = "confirmation" if message.is_auto else "reply"
+
+    mail = EmailMessage()
+    mail["From"] = _address(brand.name, brand.address)
+    mail["To"] = _address(customer.name, message.to_address)
+    mail["Subject"] = subject_for(message)
+    mail["Date"] = format_datetime(datetime.now(timezone.utc))
+    mail["Message-ID"] = message.message_id
+    references = thread_ids(message)
+    if references:
+        mail["In-Reply-To"] = references[-1]
+        mail["References"] = " ".join(references)
+    if message.is_auto:
+        mail["Auto-Submitted"] = "auto-replied"
+    mail.set_content(render(f"email/{kind}.txt", **context))
+    mail.add_alternative(render(f"email/{kind}.html", **context), subtype="html")
+    return mail

@@ -1,0 +1,100 @@
+"""create_app(settings): the routes, the middleware and the lifespan, all in one place."""
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from asgi_csrf import asgi_csrf
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import HTMLResponse
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from app import db
+from app.config import Settings, ensure_secret_key
+from app.events import Broadcaster
+from app.live import QueueFeed
+from app.routes import auth, contact, queue, tickets
+from app.routes.admin import agents as admin_agents
+from app.routes.admin import brands as admin_brands
+from app.security import RateLimits, SecurityHeadersMiddleware
+from app.templating import render as render_template
+from app.web import templates
+from workers import queue as worker_queue
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+
+# Visitors post these from pages we serve and, later, from other sites: they carry no
+# session, and are guarded by rate limits and the spam checks instead of a CSRF token.
+PUBLIC_POST_PREFIXES = ("/contact",)
+
+
+def _is_public(scope) -> bool:
+    return scope["path"].startswith(PUBLIC_POST_PREFIXES)
+
+
+async def _csrf_failed(scope, send, reason):
+    body = render_template("pages/error.html", agent=None, status_code=403,
+                           detail="This form has expired or was sent from another site. "
+                                  "Go back, reload the page and try again.")
+    response = HTMLResponse(body, status_code=403)
+    await response(scope, None, send)
+
+
+async def _http_error(request, exc: HTTPException):
+    return templates.TemplateResponse(request, "pages/error.html",
+                                      {"status_code": exc.status_code, "detail": exc.detail},
+                                      status_code=exc.status_code, headers=exc.headers)
+
+
+async def _server_error(request, exc: Exception):
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return HTMLResponse(render_template("pages/error.html", agent=None, status_code=500,
+                                        detail="Something went wrong on our side. "
+                                               "It has been logged; please try again."),
+                        status_code=500)
+
+
+def create_app(settings: Settings) -> Starlette:
+    settings = ensure_secret_key(settings)
+    db.connect(settings)
+    worker_queue.configure(settings)
+    broadcaster = Broadcaster()
+
+    @asynccontextmanager
+    async def lifespan(app):
+        await broadcaster.start()
+        consumer = worker_queue.start_embedded(settings.worker_threads) \
+            if settings.embedded_worker else None
+        try:
+            yield
+        finally:
+            if consumer:
+                await run_in_threadpool(consumer.stop, True)
+            await broadcaster.stop()
+
+    middleware = [
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="session",
+                   max_age=settings.session_hours * 3600, same_site="lax",
+                   https_only=settings.secure_cookies),
+        Middleware(asgi_csrf, signing_secret=settings.secret_key, skip_if_scope=_is_public,
+                   always_protect={"/login", "/setup"}, cookie_secure=settings.secure_cookies,
+                   send_csrf_failed=_csrf_failed),
+    ]
+    routes = [
+        *auth.routes, *queue.routes, *tickets.routes, *contact.routes,
+        *admin_agents.routes, *admin_brands.routes,
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
+                    exception_handlers={HTTPException: _http_error, Exception: _server_error})
+    app.state.settings = settings
+    app.state.broadcaster = broadcaster
+    app.state.queue_feed = QueueFeed()
+    app.state.rate_limits = RateLimits(settings)
+    return app

@@ -1,0 +1,19 @@
+"""Agents: the people who answer tickets."""
+import peewee
+
+from app.models.base import BaseModel, utcnow
+
+ROLES = ("admin", "agent")
+
+
+class Agent(BaseModel):
+    email = peewee.CharField(unique=True)
+    name = peewee.CharField()
+    password_hash = peewee.CharField()
+    role = peewee.CharField(default="agent")
+    active = peewee.BooleanField(default=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"

@@ -1,0 +1,20 @@
+"""Brands (stores): each owns a support address and its outgoing mail server."""
+import peewee
+
+from app.models.base import BaseModel, utcnow
+
+SMTP_SECURITY = ("none", "starttls", "ssl")
+
+
+class Brand(BaseModel):
+    slug = peewee.CharField(unique=True)
+    name = peewee.CharField()
+    address = peewee.CharField()
+    signature = peewee.TextField(default="")
+    is_default = peewee.BooleanField(default=False)
+    smtp_host = peewee.CharField(default="")
+    smtp_port = peewee.IntegerField(default=587)
+    smtp_security = peewee.CharField(default="starttls")
+    smtp_username = peewee.CharField(default="")
+    smtp_password = peewee.CharField(default="")
+    created_at = peewee.DateTimeField(default=utcnow)

@@ -1,0 +1,78 @@
+"""Tickets, their messages, and the per-filter tallies that make queue counters cheap."""
+import peewee
+
+from app.models.accounts import Agent
+from app.models.base import BaseModel, utcnow
+from app.models.brands import Brand
+from app.models.customers import Customer
+
+STATUSES = ("new", "open", "pending", "resolved", "closed", "spam")
+ACTIVE_STATUSES = ("new", "open", "pending")
+CHANNELS = ("email", "form", "chat")
+
+
+class Ticket(BaseModel):
+    subject = peewee.CharField(max_length=255)
+    status = peewee.CharField(default="new")
+    # 1 while the status is new, open or pending: one index then serves the default queue.
+    is_active = peewee.BooleanField(default=True)
+    channel = peewee.CharField()
+    brand = peewee.ForeignKeyField(Brand, backref="tickets")
+    customer = peewee.ForeignKeyField(Customer, backref="tickets")
+    assignee = peewee.ForeignKeyField(Agent, null=True, backref="tickets")
+    created_at = peewee.DateTimeField(default=utcnow)
+    last_activity_at = peewee.DateTimeField(default=utcnow)
+    waiting_since = peewee.DateTimeField(null=True)  # oldest customer message not yet answered
+    resolved_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        indexes = (
+            (("last_activity_at", "id"), False),
+            (("is_active", "last_activity_at", "id"), False),
+            (("status", "last_activity_at", "id"), False),
+            (("assignee", "last_activity_at", "id"), False),
+            (("channel", "last_activity_at", "id"), False),
+            (("brand", "last_activity_at", "id"), False),
+            (("status", "resolved_at"), False),
+        )
+
+    @property
+    def reference(self) -> str:
+        return f"#{self.id}"
+
+
+class Message(BaseModel):
+    ticket = peewee.ForeignKeyField(Ticket, backref="messages", on_delete="CASCADE")
+    direction = peewee.CharField()  # incoming, outgoing, note
+    author = peewee.ForeignKeyField(Agent, null=True)  # the agent, for outgoing and notes
+    is_auto = peewee.BooleanField(default=False)  # confirmations and acknowledgements
+    body_text = peewee.TextField(default="")
+    body_html = peewee.TextField(default="")  # sanitized before it is stored
+    # Outgoing delivery: queued -> sent, or failed with the reason in words.
+    state = peewee.CharField(default="received")
+    error = peewee.TextField(default="")
+    attempts = peewee.IntegerField(default=0)
+    next_attempt_at = peewee.DateTimeField(null=True)
+    sent_at = peewee.DateTimeField(null=True)
+    to_address = peewee.CharField(default="")
+    message_id = peewee.CharField(default="", index=True)  # RFC 5322 Message-ID, ours or theirs
+    # What the channel calls this item (form submission id, IMAP mailbox+UIDVALIDITY+UID, ...):
+    # unique, so that receiving the same thing twice changes nothing.
+    channel_ref = peewee.CharField(null=True, unique=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("ticket", "id"), False), (("state", "next_attempt_at"), False))
+
+
+class TicketTally(BaseModel):
+    """How many tickets share one (status, brand, channel, assignee): counters sum these rows."""
+
+    status = peewee.CharField()
+    brand_id = peewee.IntegerField()
+    channel = peewee.CharField()
+    assignee_id = peewee.IntegerField()  # 0: unassigned
+    count = peewee.IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("status", "brand_id", "channel", "assignee_id"), True),)

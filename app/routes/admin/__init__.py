@@ -1,0 +1,1 @@
+"""Admin pages: agents and brands."""

@@ -1,0 +1,78 @@
+"""The queue: the home page for agents, and its live stream of changed tickets."""
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app import events
+from app.live import QueueStream
+from app.services import queue
+from app.web import current_agent, login_required, render
+
+CATCH_UP_LIMIT = 1000
+
+
+@login_required
+async def queue_page(request):
+    agent = request.scope["agent"]
+    queue_filter = queue.QueueFilter.from_params(request.query_params)
+    brand_ids = queue.brand_ids_by_slug()
+    brands, agents = queue.brands_and_agents()
+    context = {
+        "filter": queue_filter,
+        "page": queue.list_tickets(queue_filter, agent.id, brand_ids),
+        "counts": queue.counters(queue_filter, agent.id, brand_ids),
+        "brands": brands,
+        "agents": agents,
+    }
+    # The stream resumes from here, so nothing that happens after this page was read is missed.
+    query = queue_filter.query_string()
+    context["stream_url"] = (f"/events/queue{query}{'&' if query else '?'}"
+                             f"after={request.app.state.broadcaster.last_id}")
+    return render(request, "pages/queue.html", context, fragment="partials/_queue.html")
+
+
+def _resume_point(request) -> int:
+    raw = request.headers.get("last-event-id") or request.query_params.get("after", "")
+    return int(raw) if raw.isdigit() else 0
+
+
+async def queue_stream(request):
+    agent = current_agent(request)
+    if agent is None:
+        return Response("Please log in.", status_code=401)
+    broadcaster = request.app.state.broadcaster
+    stream = QueueStream(request.app.state.queue_feed,
+                         queue.QueueFilter.from_params(request.query_params), agent.id)
+    resume_from = _resume_point(request)
+    # Subscribed first, then the log read up to where the broadcaster is: no gap, no overlap.
+    broadcaster.subscribe(stream)
+    missed = events.events_after(resume_from, CATCH_UP_LIMIT + 1) if resume_from else []
+    missed = [e for e in missed if e.id <= broadcaster.last_id]
+
+    async def messages():
+        try:
+            if len(missed) > CATCH_UP_LIMIT:
+                # Too far behind to replay: tell the page to load itself again.
+                yield ServerSentEvent(data="reload", event="reload", id=str(broadcaster.last_id))
+                return
+            for event in missed:
+                fragment = stream.fragment_for(event)
+                if fragment:
+                    yield ServerSentEvent(data=fragment, event="queue", id=str(event.id))
+            while True:
+                item = await stream.pending.get()
+                if item is None:
+                    return
+                event_id, fragment = item
+                yield ServerSentEvent(data=fragment, event="queue", id=str(event_id))
+        finally:
+            broadcaster.unsubscribe(stream)
+
+    return EventSourceResponse(messages(), ping=15, send_timeout=30,
+                               headers={"Cache-Control": "no-store"})
+
+
+routes = [
+    Route("/", queue_page),
+    Route("/events/queue", queue_stream),
+]

@@ -1,0 +1,119 @@
+"""A ticket's page and what agents do on it: status, assignment, replies, notes, retries."""
+from starlette.exceptions import HTTPException
+from starlette.routing import Route
+
+from app.models import Message
+from app.services import history, queue, tickets
+from app.web import login_required, render, see_other
+
+STATUS_CHOICES = tickets.SETTABLE_STATUSES
+
+
+def ticket_context(ticket_id: int, **extra) -> dict:
+    try:
+        ticket = tickets.get_ticket(ticket_id)
+    except tickets.TicketError as exc:
+        raise HTTPException(404, str(exc)) from None
+    _, agents = queue.brands_and_agents()
+    return {
+        "ticket": ticket,
+        "messages": tickets.conversation(ticket),
+        "history": history.history(ticket.id),
+        "agents": agents,
+        "statuses": STATUS_CHOICES,
+        "error": "",
+        "draft": "",
+        **extra,
+    }
+
+
+def _show(request, ticket_id: int, status_code: int = 200, **extra):
+    return render(request, "pages/ticket.html", ticket_context(ticket_id, **extra),
+                  fragment="partials/_ticket.html", status_code=status_code)
+
+
+def _done(request, ticket_id: int):
+    """After an action: the fresh fragment for htmx, a redirect for a plain form post."""
+    if request.headers.get("hx-request") == "true":
+        return _show(request, ticket_id)
+    return see_other(f"/tickets/{ticket_id}")
+
+
+def _ticket_id(request) -> int:
+    return request.path_params["ticket_id"]
+
+
+@login_required
+async def ticket_page(request):
+    return _show(request, _ticket_id(request))
+
+
+@login_required
+async def set_status(request):
+    form = await request.form()
+    try:
+        tickets.change_status(_ticket_id(request), form.get("status", ""), request.scope["agent"])
+    except tickets.TicketError as exc:
+        return _show(request, _ticket_id(request), 400, error=str(exc))
+    return _done(request, _ticket_id(request))
+
+
+@login_required
+async def set_assignee(request):
+    form = await request.form()
+    raw = form.get("assignee", "")
+    agent = request.scope["agent"]
+    assignee_id = agent.id if raw == "me" else (int(raw) if raw.isdigit() else None)
+    try:
+        tickets.assign(_ticket_id(request), assignee_id, agent)
+    except tickets.TicketError as exc:
+        return _show(request, _ticket_id(request), 400, error=str(exc))
+    return _done(request, _ticket_id(request))
+
+
+@login_required
+async def send_reply(request):
+    form = await request.form()
+    text = form.get("text", "")
+    then = form.get("then", "") or None
+    try:
+        if form.get("kind") == "note":
+            tickets.add_note(_ticket_id(request), text, request.scope["agent"])
+        else:
+            tickets.reply(_ticket_id(request), text, request.scope["agent"],
+                          request.app.state.settings.secret_key, then_status=then)
+    except tickets.TicketError as exc:
+        return _show(request, _ticket_id(request), 400, error=str(exc), draft=text)
+    return _done(request, _ticket_id(request))
+
+
+@login_required
+async def retry(request):
+    message = Message.get_or_none(Message.id == request.path_params["message_id"])
+    if message is None:
+        raise HTTPException(404, "There is no such message.")
+    try:
+        tickets.retry_message(message.id, request.scope["agent"])
+    except tickets.TicketError as exc:
+        return _show(request, message.ticket_id, 400, error=str(exc))
+    return _done(request, message.ticket_id)
+
+
+@login_required
+async def message_fragment(request):
+    """One message, for the page to follow a queued reply until it is sent or has failed."""
+    message = Message.get_or_none((Message.id == request.path_params["message_id"])
+                                  & (Message.ticket == _ticket_id(request)))
+    if message is None:
+        raise HTTPException(404, "There is no such message.")
+    return render(request, "partials/_message.html", {"message": message, "ticket": message.ticket})
+
+
+routes = [
+    Route("/tickets/{ticket_id:int}", ticket_page),
+    Route("/tickets/{ticket_id:int}/status", set_status, methods=["POST"]),
+    Route("/tickets/{ticket_id:int}/assignee", set_assignee, methods=["POST"]),
+    Route("/tickets/{ticket_id:int}/reply", send_reply, methods=["POST"]),
+    Route("/tickets/{ticket_id:int}/messages/{message_id:int}", message_fragment),
+    Route("/messages/{message_id:int}/retry", retry, methods=["POST"]),
+]

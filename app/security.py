@@ -1,0 +1,84 @@
+"""Security headers, login throttling and the rate limits of public forms (all from libraries)."""
+import time
+
+from limits import parse, storage, strategies
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+class SecurityHeadersMiddleware:
+    """Adds the same security headers to every HTTP response."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                present = {name for name, _ in message.get("headers", [])}
+                extra = [(n, v) for n, v in SECURITY_HEADERS if n not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class RateLimits:
+    """Counters shared by this process (memory://) or by all of them (redis://)."""
+
+    def __init__(self, settings):
+        self.limiter = strategies.MovingWindowRateLimiter(
+            storage.storage_from_string(settings.ratelimit_storage))
+        window = settings.login_window_minutes
+        self.login_per_account = parse(f"{settings.login_max_failures}/{window} minutes")
+        # One address may hold several agents' browsers (an office), so it gets more tries.
+        self.login_per_address = parse(f"{settings.login_max_failures * 4}/{window} minutes")
+        self.form_per_address = parse(settings.form_rate_per_address)
+        self.form_per_ip = parse(settings.form_rate_per_ip)
+
+    # Login failures
+
+    def _login_keys(self, email: str, ip: str):
+        return ((self.login_per_account, "account", email.strip().lower()),
+                (self.login_per_address, "ip", ip))
+
+    def login_refused_for(self, email: str, ip: str) -> int:
+        """Seconds until this account and address may try again; 0 when they may now."""
+        for item, kind, key in self._login_keys(email, ip):
+            if not self.limiter.test(item, "login", kind, key):
+                reset_at = self.limiter.get_window_stats(item, "login", kind, key).reset_time
+                return max(1, int(reset_at - time.time()))
+        return 0
+
+    def login_failures(self, email: str) -> int:
+        stats = self.limiter.get_window_stats(self.login_per_account, "login", "account",
+                                              email.strip().lower())
+        return self.login_per_account.amount - stats.remaining
+
+    def record_login_failure(self, email: str, ip: str) -> None:
+        for item, kind, key in self._login_keys(email, ip):
+            self.limiter.hit(item, "login", kind, key)
+
+    def clear_login_failures(self, email: str) -> None:
+        self.limiter.clear(self.login_per_account, "login", "account", email.strip().lower())
+
+    # Public forms
+
+    def allow_form(self, email: str, ip: str) -> bool:
+        """Counts one submission; False when the address or the visitor's IP sent too many."""
+        return (self.limiter.hit(self.form_per_ip, "form", "ip", ip)
+                and self.limiter.hit(self.form_per_address, "form", "email", email.strip().lower()))

@@ -1,0 +1,1 @@
+"""Domain operations: plain functions that open the transaction and record the events."""

@@ -1,0 +1,108 @@
+"""Agents: creating, editing, deactivating, and checking passwords."""
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+
+from app import events
+from app.models import Agent, database
+
+_hasher = PasswordHasher()
+# Verifying against this keeps the time of a login for an unknown address like a real one.
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+MIN_PASSWORD_LENGTH = 8
+
+
+class AgentError(ValueError):
+    """A problem with what was asked, in words for the person who asked."""
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.field = field
+
+
+def normalize_email(raw: str, field: str = "email") -> str:
+    try:
+        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise AgentError(f"That is not a valid email address: {exc}", field) from None
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AgentError(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.", "password")
+
+
+def any_agent_exists() -> bool:
+    return Agent.select().exists()
+
+
+def create_agent(email: str, name: str, password: str, role: str = "agent", by=None) -> Agent:
+    email = normalize_email(email)
+    name = name.strip()
+    if not name:
+        raise AgentError("Please give the agent's name.", "name")
+    if role not in ("admin", "agent"):
+        raise AgentError("The role must be admin or agent.", "role")
+    _check_password(password)
+    with database.atomic():
+        if Agent.select().where(Agent.email == email).exists():
+            raise AgentError(f"An agent with the address {email} already exists.", "email")
+        agent = Agent.create(email=email, name=name, role=role, password_hash=_hasher.hash(password))
+        events.record("agent.created", agent=by, agent_id=agent.id, email=email, role=role)
+    return agent
+
+
+def create_first_admin(email: str, name: str, password: str) -> Agent:
+    """The setup page's one action: only while no agent exists at all."""
+    with database.atomic():
+        if any_agent_exists():
+            raise AgentError("This helpdesk already has an administrator.")
+        return create_agent(email, name, password, role="admin")
+
+
+def update_agent(agent_id: int, *, name: str, email: str, role: str, active: bool,
+                 password: str = "", by=None) -> Agent:
+    email = normalize_email(email)
+    name = name.strip()
+    if not name:
+        raise AgentError("Please give the agent's name.", "name")
+    if role not in ("admin", "agent"):
+        raise AgentError("The role must be admin or agent.", "role")
+    with database.atomic():
+        agent = Agent.get_by_id(agent_id)
+        if Agent.select().where((Agent.email == email) & (Agent.id != agent_id)).exists():
+            raise AgentError(f"An agent with the address {email} already exists.", "email")
+        if by is not None and by.id == agent_id and (not active or role != "admin"):
+            raise AgentError("You cannot deactivate yourself or take away your own admin role.")
+        if agent.role == "admin" and (role != "admin" or not active):
+            other_admins = Agent.select().where(
+                (Agent.role == "admin") & Agent.active & (Agent.id != agent_id)).count()
+            if other_admins == 0:
+                raise AgentError("The helpdesk needs at least one active admin.")
+        agent.name, agent.email, agent.role, agent.active = name, email, role, active
+        if password:
+            _check_password(password)
+            agent.password_hash = _hasher.hash(password)
+        agent.save()
+        events.record("agent.updated", agent=by, agent_id=agent.id, role=role, active=active)
+    return agent
+
+
+def authenticate(email: str, password: str) -> Agent | None:
+    """The active agent with this address and password, or None."""
+    agent = Agent.get_or_none(Agent.email == email.strip().lower())
+    try:
+        _hasher.verify(agent.password_hash if agent else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if agent is None or not agent.active:
+        return None
+    if _hasher.check_needs_rehash(agent.password_hash):
+        agent.password_hash = _hasher.hash(password)
+        agent.save()
+    return agent
+
+
+def active_agents():
+    return list(Agent.select().where(Agent.active).order_by(Agent.name))

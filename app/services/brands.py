@@ -1,0 +1,114 @@
+"""Brands: their support address, signature and outgoing mail server; and the test email."""
+import re
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from email_validator import EmailNotValidError, validate_email
+
+from app import events
+from app.db import transaction
+from app.mail import smtp
+from app.models import Brand
+from app.models.brands import SMTP_SECURITY
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+FIELDS = ("name", "address", "signature", "smtp_host", "smtp_port", "smtp_security",
+          "smtp_username")
+
+
+class BrandError(ValueError):
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.field = field
+
+
+def clean(values: dict) -> dict:
+    """Check and normalize brand settings; raises BrandError naming the field."""
+    cleaned = {}
+    name = (values.get("name") or "").strip()
+    if not name:
+        raise BrandError("Please give the brand a name.", "name")
+    cleaned["name"] = name[:200]
+    try:
+        cleaned["address"] = validate_email((values.get("address") or "").strip(),
+                                            check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise BrandError(f"The support address is not valid: {exc}", "address") from None
+    cleaned["signature"] = (values.get("signature") or "").strip()[:2000]
+    cleaned["smtp_host"] = (values.get("smtp_host") or "").strip()
+    if re.search(r"[\s/]", cleaned["smtp_host"]):
+        raise BrandError("The SMTP host is a name like smtp.example.com, without spaces.", "smtp_host")
+    port = str(values.get("smtp_port") or "587").strip()
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise BrandError("The SMTP port is a number from 1 to 65535.", "smtp_port")
+    cleaned["smtp_port"] = int(port)
+    security = (values.get("smtp_security") or "starttls").strip().lower()
+    if security not in SMTP_SECURITY:
+        raise BrandError("The SMTP security is none, starttls or ssl.", "smtp_security")
+    cleaned["smtp_security"] = security
+    cleaned["smtp_username"] = (values.get("smtp_username") or "").strip()
+    return cleaned
+
+
+def create_brand(slug: str, values: dict, smtp_password: str = "", by=None) -> Brand:
+    slug = slug.strip().lower()
+    if not _SLUG.match(slug):
+        raise BrandError("The short name (slug) uses lowercase letters, digits and dashes, "
+                         "like my-store.", "slug")
+    cleaned = clean(values)
+    with transaction():
+        if Brand.select().where(Brand.slug == slug).exists():
+            raise BrandError(f"A brand with the short name {slug} already exists.", "slug")
+        is_first = not Brand.select().exists()
+        brand = Brand.create(slug=slug, smtp_password=smtp_password, is_default=is_first, **cleaned)
+        events.record("brand.created", agent=by, brand=slug)
+    return brand
+
+
+def update_brand(slug: str, values: dict, smtp_password: str | None = None, by=None) -> Brand:
+    """Change a brand; a password of None keeps the stored one (it is never shown again)."""
+    cleaned = clean(values)
+    with transaction():
+        brand = get_brand(slug)
+        for name, value in cleaned.items():
+            setattr(brand, name, value)
+        if smtp_password is not None:
+            brand.smtp_password = smtp_password
+        brand.save()
+        events.record("brand.updated", agent=by, brand=slug)
+    return brand
+
+
+def get_brand(slug: str) -> Brand:
+    brand = Brand.get_or_none(Brand.slug == slug)
+    if brand is None:
+        raise BrandError(f"There is no brand {slug}.", "slug")
+    return brand
+
+
+def list_brands() -> list[Brand]:
+    return list(Brand.select().order_by(Brand.name))
+
+
+def smtp_server_of(brand: Brand) -> smtp.SmtpServer:
+    return smtp.SmtpServer(host=brand.smtp_host, port=brand.smtp_port,
+                           security=brand.smtp_security, username=brand.smtp_username,
+                           password=brand.smtp_password)
+
+
+def send_test_email(brand: Brand, to_address: str, timeout: float = 20.0) -> None:
+    """Send a short test mail through the brand's server; raises smtp.SendError in words."""
+    try:
+        to = validate_email(to_address.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise smtp.SendError(f"The test address is not valid: {exc}", permanent=True) from None
+    mail = EmailMessage()
+    user, _, domain = brand.address.partition("@")
+    mail["From"] = Address(brand.name, user, domain)
+    mail["To"] = to
+    mail["Subject"] = f"Test email from {brand.name}"
+    mail["Message-ID"] = make_msgid(domain=domain)
+    mail.set_content(f"This is a test email from the helpdesk for {brand.name}.\n"
+                     "If you can read it, outgoing mail works.\n")
+    smtp.send(smtp_server_of(brand), mail, timeout=timeout)

@@ -1,0 +1,213 @@
+"""Ticket operations: status, assignment, replies, retries, auto-close; each records its events."""
+from dataclasses import dataclass
+from datetime import timedelta
+
+import peewee
+
+from app import events
+from app.db import transaction
+from app.mail.ids import domain_of, make_message_id
+from app.models import Agent, Message, Ticket, TicketTally, database, utcnow
+from app.models.tickets import ACTIVE_STATUSES, STATUSES
+
+# What an agent may set by hand; "new" is only where a ticket starts.
+SETTABLE_STATUSES = ("open", "pending", "resolved", "closed", "spam")
+# A customer's new message brings these back to the team.
+REOPENED_BY_CUSTOMER = ("pending", "resolved", "closed")
+MAX_REPLY_CHARS = 100_000
+
+
+class TicketError(ValueError):
+    """Something the agent asked that cannot be done, in words."""
+
+
+@dataclass
+class Outbox:
+    """Outgoing messages stored in a transaction, to hand to the worker after it commits."""
+
+    message_ids: list
+
+    def send(self) -> None:
+        from workers import tasks  # the worker imports the domain; import it late to avoid a cycle
+
+        for message_id in self.message_ids:
+            tasks.deliver(message_id)
+        events.notify()
+
+
+def tally_key(ticket: Ticket) -> tuple:
+    return (ticket.status, ticket.brand_id, ticket.channel, ticket.assignee_id or 0)
+
+
+def tally_add(key: tuple, delta: int) -> None:
+    status, brand_id, channel, assignee_id = key
+    (TicketTally
+     .insert(status=status, brand_id=brand_id, channel=channel, assignee_id=assignee_id, count=delta)
+     .on_conflict(conflict_target=[TicketTally.status, TicketTally.brand_id,
+                                   TicketTally.channel, TicketTally.assignee_id],
+                  update={TicketTally.count: TicketTally.count + delta})
+     .execute())
+
+
+def tally_move(old_key: tuple, ticket: Ticket) -> None:
+    new_key = tally_key(ticket)
+    if new_key != old_key:
+        tally_add(old_key, -1)
+        tally_add(new_key, +1)
+
+
+def lock_ticket(ticket_id: int) -> Ticket:
+    query = Ticket.select().where(Ticket.id == ticket_id)
+    if database.for_update:  # PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes writers
+        query = query.for_update()
+    try:
+        return query.get()
+    except Ticket.DoesNotExist:
+        raise TicketError(f"There is no ticket #{ticket_id}.") from None
+
+
+def apply_status(ticket: Ticket, status: str, agent: Agent | None, reason: str = "") -> bool:
+    """Set the status inside a transaction: bookkeeping and event. Returns whether it changed."""
+    if status == ticket.status:
+        return False
+    old_key, old_status = tally_key(ticket), ticket.status
+    ticket.status = status
+    ticket.is_active = status in ACTIVE_STATUSES
+    ticket.resolved_at = utcnow() if status == "resolved" else None
+    ticket.last_activity_at = utcnow()
+    ticket.save()
+    tally_move(old_key, ticket)
+    events.record("ticket.status", ticket=ticket, agent=agent, old=old_status, new=status,
+                  reason=reason)
+    return True
+
+
+def change_status(ticket_id: int, status: str, agent: Agent) -> Ticket:
+    if status not in SETTABLE_STATUSES:
+        raise TicketError(f"A ticket cannot be set to “{status}”.")
+    with transaction():
+        ticket = lock_ticket(ticket_id)
+        apply_status(ticket, status, agent)
+    events.notify()
+    return ticket
+
+
+def assign(ticket_id: int, assignee_id: int | None, agent: Agent) -> Ticket:
+    with transaction():
+        ticket = lock_ticket(ticket_id)
+        assignee = None
+        if assignee_id:
+            assignee = Agent.get_or_none((Agent.id == assignee_id) & Agent.active)
+            if assignee is None:
+                raise TicketError("That agent does not exist or is deactivated.")
+        if ticket.assignee_id == (assignee.id if assignee else None):
+            return ticket
+        old_key = tally_key(ticket)
+        ticket.assignee = assignee
+        ticket.last_activity_at = utcnow()
+        ticket.save()
+        tally_move(old_key, ticket)
+        events.record("ticket.assigned", ticket=ticket, agent=agent,
+                      assignee_id=assignee.id if assignee else None,
+                      assignee=assignee.name if assignee else None)
+    events.notify()
+    return ticket
+
+
+def new_outgoing(ticket: Ticket, secret_key: str, text: str, agent: Agent | None,
+                 is_auto: bool = False) -> Message:
+    """Store an outgoing mail as queued, inside the caller's transaction."""
+    message = Message.create(
+        ticket=ticket, direction="outgoing", author=agent, is_auto=is_auto, body_text=text,
+        state="queued", to_address=ticket.customer.email, next_attempt_at=utcnow(),
+        message_id=make_message_id(secret_key, ticket.id, domain_of(ticket.brand.address)),
+    )
+    events.record("message.queued", ticket=ticket, agent=agent, message_id=message.id,
+                  auto=is_auto)
+    return message
+
+
+def reply(ticket_id: int, text: str, agent: Agent, secret_key: str,
+          then_status: str | None = None) -> Message:
+    """An agent's answer: stored as queued at once; the worker sends it."""
+    text = text.strip()
+    if not text:
+        raise TicketError("The reply is empty.")
+    if len(text) > MAX_REPLY_CHARS:
+        raise TicketError(f"The reply is too long (at most {MAX_REPLY_CHARS:,} characters).")
+    if then_status and then_status not in ("pending", "resolved"):
+        raise TicketError(f"“Send and set {then_status}” is not an action.")
+    with transaction():
+        ticket = lock_ticket(ticket_id)
+        if not ticket.customer.email:
+            raise TicketError("This customer has no email address to reply to.")
+        message = new_outgoing(ticket, secret_key, text, agent)
+        ticket.waiting_since = None
+        ticket.last_activity_at = utcnow()
+        ticket.save()
+        if then_status:
+            apply_status(ticket, then_status, agent)
+        elif ticket.status == "new":
+            apply_status(ticket, "open", agent)
+    Outbox([message.id]).send()
+    return message
+
+
+def add_note(ticket_id: int, text: str, agent: Agent) -> Message:
+    text = text.strip()
+    if not text:
+        raise TicketError("The note is empty.")
+    with transaction():
+        ticket = lock_ticket(ticket_id)
+        message = Message.create(ticket=ticket, direction="note", author=agent, body_text=text,
+                                 state="note")
+        events.record("note.added", ticket=ticket, agent=agent, message_id=message.id)
+    events.notify()
+    return message
+
+
+def retry_message(message_id: int, agent: Agent) -> Message:
+    with transaction():
+        message = Message.get_or_none(Message.id == message_id)
+        if message is None or message.direction != "outgoing":
+            raise TicketError("There is no such outgoing message.")
+        if message.state != "failed":
+            raise TicketError("Only a failed message can be sent again.")
+        message.state, message.error, message.attempts = "queued", "", 0
+        message.next_attempt_at = utcnow()
+        message.save()
+        events.record("message.retried", ticket=message.ticket_id, agent=agent,
+                      message_id=message.id)
+    Outbox([message.id]).send()
+    return message
+
+
+def auto_close(days: int) -> int:
+    """Close tickets resolved more than `days` ago; returns how many."""
+    cutoff = utcnow() - timedelta(days=days)
+    closed = 0
+    due = (Ticket.select(Ticket.id)
+           .where((Ticket.status == "resolved") & (Ticket.resolved_at < cutoff))
+           .limit(500))
+    for row in list(due):
+        with transaction():
+            ticket = lock_ticket(row.id)
+            # Re-checked under the lock: the customer may have written in the meantime.
+            if ticket.status == "resolved" and ticket.resolved_at < cutoff:
+                apply_status(ticket, "closed", None, reason=f"resolved for {days} days")
+                closed += 1
+    if closed:
+        events.notify()
+    return closed
+
+
+def get_ticket(ticket_id: int) -> Ticket:
+    ticket = Ticket.get_or_none(Ticket.id == ticket_id)
+    if ticket is None:
+        raise TicketError(f"There is no ticket #{ticket_id}.")
+    return ticket
+
+
+def conversation(ticket: Ticket) -> list:
+    return list(Message.select(Message, Agent).join(Agent, peewee.JOIN.LEFT_OUTER)
+                .where(Message.ticket == ticket).order_by(Message.id))

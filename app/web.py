@@ -1,0 +1,81 @@
+"""What every route shares: page-or-fragment rendering and who the agent is."""
+import functools
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from app.models import Agent
+from app.templating import env
+
+
+def _context(request: Request) -> dict:
+    csrf = request.scope.get("csrftoken")
+    return {"agent": request.scope.get("agent"), "csrf_token": csrf() if csrf else ""}
+
+
+templates = Jinja2Templates(env=env, context_processors=[_context])
+
+
+def is_htmx(request: Request) -> bool:
+    """An htmx request that wants a fragment (boosted links want the whole page)."""
+    return request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
+
+
+def render(request: Request, page: str, context: dict, fragment: str | None = None,
+           status_code: int = 200, headers: dict | None = None) -> Response:
+    """The full page, or, when htmx asks, the partial that the page includes."""
+    name = fragment if fragment and is_htmx(request) else page
+    return templates.TemplateResponse(request, name, context, status_code=status_code,
+                                      headers=headers)
+
+
+def current_agent(request: Request) -> Agent | None:
+    """The logged-in, still active agent, or None."""
+    agent_id = request.session.get("agent_id")
+    if not agent_id:
+        return None
+    agent = Agent.get_or_none((Agent.id == agent_id) & Agent.active)
+    if agent is None:
+        request.session.clear()  # deactivated since: the session ends now
+    return agent
+
+
+def _login_redirect(request: Request) -> Response:
+    if is_htmx(request):
+        return Response(status_code=401, headers={"HX-Redirect": "/login"})
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={target}" if target != "/" else "/login", 303)
+
+
+def login_required(handler):
+    @functools.wraps(handler)
+    async def wrapper(request: Request):
+        agent = current_agent(request)
+        if agent is None:
+            return _login_redirect(request)
+        request.scope["agent"] = agent
+        return await handler(request)
+    return wrapper
+
+
+def admin_required(handler):
+    @functools.wraps(handler)
+    async def wrapper(request: Request):
+        agent = current_agent(request)
+        if agent is None:
+            return _login_redirect(request)
+        if not agent.is_admin:
+            raise HTTPException(403, "Only admins can do this.")
+        request.scope["agent"] = agent
+        return await handler(request)
+    return wrapper
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)

@@ -1,0 +1,39 @@
+"""The Huey instance. Its storage is set from Settings by configure() before anything runs."""
+from urllib.parse import urlparse
+
+from huey import Huey, RedisHuey, SqliteHuey
+from huey.consumer import Consumer
+
+huey = SqliteHuey("helpdesk", filename=":memory:")
+settings = None  # the Settings the worker runs with, set by configure()
+
+
+def configure(new_settings) -> Huey:
+    """Point the queue at its storage: SQLite in the data directory, or Redis for scale-out."""
+    global settings
+    settings = new_settings
+    if new_settings.huey_url.startswith("redis"):
+        storage = RedisHuey("helpdesk", url=new_settings.huey_url).storage
+    else:
+        path = urlparse(new_settings.huey_url).path if new_settings.huey_url else \
+            str(new_settings.data_dir / "queue.db")
+        storage = SqliteHuey("helpdesk", filename=path).storage
+    huey.storage = storage
+    return huey
+
+
+class EmbeddedConsumer(Consumer):
+    """A consumer that runs beside the web server in the same process.
+
+    It leaves signal handling to uvicorn, which stops it through the app's lifespan."""
+
+    def _set_signal_handlers(self):
+        pass
+
+
+def start_embedded(workers: int) -> EmbeddedConsumer:
+    consumer = EmbeddedConsumer(huey, workers=workers, worker_type="thread", periodic=True,
+                                check_worker_health=False, flush_locks=False, shutdown_timeout=15,
+                                scheduler_interval=1)
+    consumer.start()
+    return consumer
