@@ -37,7 +37,7 @@ class QueueFilter:
 
     def query_string(self, **changes) -> str:
         """The bookmarkable query for this filter with some values changed; defaults left out."""
-        merged = replace(self, before="", **changes)
+        merged = replace(self, **{"before": "", **changes})
         pairs = [(k, v) for k, v, default in (
             ("status", merged.status, "active"), ("scope", merged.scope, "everyone"),
             ("channel", merged.channel, ""), ("brand", merged.brand, ""),
