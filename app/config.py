@@ -74,7 +74,8 @@ def from_env(environ=None) -> Settings:
         try:
             values[name] = kind(raw)
         except ValueError:
-            raise ConfigError(f"{var} must be a {kind.__name__}, not {raw!r}.") from None
+            kind_name = {int: "a whole number", float: "a number"}.get(kind, "text")
+            raise ConfigError(f"{var} must be {kind_name}, not {raw!r}.") from None
     return Settings(**values)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from starlette.testclient import TestClient
 
 from app.config import Settings
@@ -48,6 +49,27 @@ class SmtpSink:
         wait_until(lambda: len(self.messages) >= count, timeout,
                    message=f"expected {count} mails, got {len(self.messages)}")
         return list(self.messages)
+
+
+class AuthSmtpSink(SmtpSink):
+    """An SMTP server that wants the user "books" with the password "right"."""
+
+    def start(self):
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = auth_data.login in (b"books", "books") and auth_data.password in (b"right", "right")
+            return AuthResult(success=ok, handled=False)  # unhandled: aiosmtpd answers 535 itself
+
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port,
+                                     authenticator=authenticator, auth_require_tls=False)
+        self.controller.start()
+
+
+@pytest.fixture
+def auth_smtp():
+    sink = AuthSmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
 
 
 @pytest.fixture

@@ -112,11 +112,12 @@ def test_failed_message_shows_the_reason_and_can_be_sent_again(agent_client, bra
     assert sum("Will fail first." in m.get_body(("plain",)).get_content() for m in smtp_server.messages) == 1
 
 
-def test_wrong_smtp_password_fails_at_once_with_the_servers_answer(agent_client, brand, smtp_server, agent):
-    ticket = _form_ticket(agent_client, brand)
-    smtp_server.wait_for(1)
-    brand.smtp_username, brand.smtp_password = "user", "wrong"
+def test_wrong_smtp_password_fails_at_once_with_the_servers_answer(agent_client, brand, auth_smtp, agent):
+    brand.smtp_port, brand.smtp_username, brand.smtp_password = auth_smtp.port, "books", "wrong"
     brand.save()
+    ticket = _form_ticket(agent_client, brand)
     message = tickets.reply(ticket.id, "Hello", agent, "test-secret-key")
     failed = wait_for_state(message.id, "failed")
-    assert "does not support" in failed.error or "refused the user name" in failed.error
+    assert failed.attempts == 1  # retrying cannot fix a wrong password
+    assert "refused the user name or password" in failed.error and "535" in failed.error
+    assert auth_smtp.messages == []
