@@ -2,7 +2,7 @@
 import re
 import threading
 
-import httpx
+import httpx2 as httpx
 
 from app.intake import Incoming, receive
 from app.models import Ticket

@@ -54,20 +54,17 @@ def _status_matches(status: str, wanted: str) -> bool:
 
 
 def matches(f: QueueFilter, agent_id: int, brand_id_of_slug: dict, *, status: str, brand_id: int,
-            channel: str, assignee_id: int, skip: str = "") -> bool:
-    """Whether a ticket with these values belongs in the filtered queue (skip: ignore one filter)."""
-    if skip != "status" and not _status_matches(status, f.status):
+            channel: str, assignee_id: int) -> bool:
+    """Whether a ticket with these values belongs in the filtered queue."""
+    if not _status_matches(status, f.status):
         return False
-    if skip != "scope":
-        if f.scope == "mine" and assignee_id != agent_id:
-            return False
-        if f.scope == "unassigned" and assignee_id:
-            return False
-    if skip != "channel" and f.channel and channel != f.channel:
+    if f.scope == "mine" and assignee_id != agent_id:
         return False
-    if skip != "brand" and f.brand and brand_id != brand_id_of_slug.get(f.brand, -1):
+    if f.scope == "unassigned" and assignee_id:
         return False
-    return True
+    if f.channel and channel != f.channel:
+        return False
+    return not (f.brand and brand_id != brand_id_of_slug.get(f.brand, -1))
 
 
 def ticket_matches(f: QueueFilter, agent_id: int, brand_id_of_slug: dict, ticket: Ticket) -> bool:

@@ -8,7 +8,7 @@ from app import events
 from app.db import transaction
 from app.mail.ids import domain_of, make_message_id
 from app.models import Agent, Message, Ticket, TicketTally, database, utcnow
-from app.models.tickets import ACTIVE_STATUSES, STATUSES
+from app.models.tickets import ACTIVE_STATUSES
 
 # What an agent may set by hand; "new" is only where a ticket starts.
 SETTABLE_STATUSES = ("open", "pending", "resolved", "closed", "spam")
