@@ -49,28 +49,22 @@ def _login_redirect(request: Request) -> Response:
     return RedirectResponse(f"/login?next={target}" if target != "/" else "/login", 303)
 
 
-def login_required(handler):
+def login_required(handler, admin_only: bool = False):
+    """Run the handler for a logged-in agent (in scope["agent"]); send others to log in."""
     @functools.wraps(handler)
     async def wrapper(request: Request):
         agent = current_agent(request)
         if agent is None:
             return _login_redirect(request)
+        if admin_only and not agent.is_admin:
+            raise HTTPException(403, "Only admins can do this.")
         request.scope["agent"] = agent
         return await handler(request)
     return wrapper
 
 
 def admin_required(handler):
-    @functools.wraps(handler)
-    async def wrapper(request: Request):
-        agent = current_agent(request)
-        if agent is None:
-            return _login_redirect(request)
-        if not agent.is_admin:
-            raise HTTPException(403, "Only admins can do this.")
-        request.scope["agent"] = agent
-        return await handler(request)
-    return wrapper
+    return login_required(handler, admin_only=True)
 
 
 def client_ip(request: Request) -> str:

@@ -5,6 +5,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from app import events
 from app.models import Agent, database
+from app.models.accounts import ROLES
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the time of a login for an unknown address like a real one.
@@ -37,13 +38,16 @@ def any_agent_exists() -> bool:
     return Agent.select().exists()
 
 
-def create_agent(email: str, name: str, password: str, role: str = "agent", by=None) -> Agent:
-    email = normalize_email(email)
-    name = name.strip()
-    if not name:
+def _clean(email: str, name: str, role: str) -> tuple[str, str]:
+    if not name.strip():
         raise AgentError("Please give the agent's name.", "name")
-    if role not in ("admin", "agent"):
+    if role not in ROLES:
         raise AgentError("The role must be admin or agent.", "role")
+    return normalize_email(email), name.strip()
+
+
+def create_agent(email: str, name: str, password: str, role: str = "agent", by=None) -> Agent:
+    email, name = _clean(email, name, role)
     _check_password(password)
     with database.atomic():
         if Agent.select().where(Agent.email == email).exists():
@@ -63,12 +67,7 @@ def create_first_admin(email: str, name: str, password: str) -> Agent:
 
 def update_agent(agent_id: int, *, name: str, email: str, role: str, active: bool,
                  password: str = "", by=None) -> Agent:
-    email = normalize_email(email)
-    name = name.strip()
-    if not name:
-        raise AgentError("Please give the agent's name.", "name")
-    if role not in ("admin", "agent"):
-        raise AgentError("The role must be admin or agent.", "role")
+    email, name = _clean(email, name, role)
     with database.atomic():
         agent = Agent.get_by_id(agent_id)
         if Agent.select().where((Agent.email == email) & (Agent.id != agent_id)).exists():
