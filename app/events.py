@@ -97,12 +97,24 @@ class Broadcaster:
             events = list(
                 Event.select().where(Event.id > self.last_id).order_by(Event.id).limit(self.batch)
             )
-            for event in events:
-                self.last_id = event.id
+            if events:
+                self.last_id = events[-1].id
+            for event, is_new in latest_per_ticket(events):
                 for subscriber in list(self.subscribers):
-                    subscriber.offer(event)
+                    subscriber.offer(event, is_new)
             if len(events) < self.batch:
                 return
+
+
+def latest_per_ticket(events: list) -> list[tuple]:
+    """The last of the events about each ticket, in order, and whether the ticket was created
+    among them. Screens show a ticket as it is now, so one update per ticket is enough."""
+    latest, created = {}, set()
+    for event in events:
+        latest[event.ticket_id] = event
+        if event.kind == "ticket.created":
+            created.add(event.ticket_id)
+    return sorted(((e, e.ticket_id in created) for e in latest.values()), key=lambda pair: pair[0].id)
 
 
 def latest_event_id() -> int:

@@ -22,22 +22,23 @@ class QueueFeed:
 
     def __init__(self, keep: int = 512):
         self.keep = keep
-        self._pushes: OrderedDict[int, Push | None] = OrderedDict()
+        self._pushes: OrderedDict[tuple, Push | None] = OrderedDict()
         self.brand_ids: dict = {}
 
-    def push_for(self, event: Event) -> Push | None:
-        if event.id in self._pushes:
-            return self._pushes[event.id]
+    def push_for(self, event: Event, is_new: bool) -> Push | None:
+        key = (event.id, is_new)
+        if key in self._pushes:
+            return self._pushes[key]
         push = None
         if event.ticket_id:
             ticket = queue.queue_row(event.ticket_id)
             if ticket is not None:
                 push = Push(ticket=ticket,
-                            upsert=render(PUSH_TEMPLATE, ticket=ticket, show=True),
-                            remove=render(PUSH_TEMPLATE, ticket=ticket, show=False))
+                            upsert=render(PUSH_TEMPLATE, ticket=ticket, show=True, is_new=is_new),
+                            remove=render(PUSH_TEMPLATE, ticket=ticket, show=False, is_new=is_new))
                 if ticket.brand.slug not in self.brand_ids:
                     self.brand_ids = queue.brand_ids_by_slug()
-        self._pushes[event.id] = push
+        self._pushes[key] = push
         while len(self._pushes) > self.keep:
             self._pushes.popitem(last=False)
         return push
@@ -52,15 +53,15 @@ class QueueStream:
         self.agent_id = agent_id
         self.pending: asyncio.Queue = asyncio.Queue(maxsize=max_pending)
 
-    def fragment_for(self, event: Event) -> str | None:
-        push = self.feed.push_for(event)
+    def fragment_for(self, event: Event, is_new: bool) -> str | None:
+        push = self.feed.push_for(event, is_new)
         if push is None:
             return None
         matches = queue.ticket_matches(self.filter, self.agent_id, self.feed.brand_ids, push.ticket)
         return push.upsert if matches else push.remove
 
-    def offer(self, event: Event) -> None:
-        fragment = self.fragment_for(event)
+    def offer(self, event: Event, is_new: bool) -> None:
+        fragment = self.fragment_for(event, is_new)
         if fragment is None:
             return
         try:

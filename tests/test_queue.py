@@ -146,6 +146,7 @@ def test_new_ticket_is_pushed_to_open_queue_streams(live_server, brand, agent):
     pushed = wait_until(lambda: [d for _, d in stream.events if f'id="ticket-{ticket.id}"' in d], 5)
     assert "Live one" in pushed[0]
     assert 'hx-swap-oob="afterbegin:#queue-rows"' in pushed[0]
+    assert "delete:" not in pushed[0]  # a new ticket has no old row to take out
     stream.close()
 
 

@@ -55,8 +55,8 @@ async def queue_stream(request):
                 # Too far behind to replay: tell the page to load itself again.
                 yield ServerSentEvent(data="reload", event="reload", id=str(broadcaster.last_id))
                 return
-            for event in missed:
-                fragment = stream.fragment_for(event)
+            for event, is_new in events.latest_per_ticket(missed):
+                fragment = stream.fragment_for(event, is_new)
                 if fragment:
                     yield ServerSentEvent(data=fragment, event="queue", id=str(event.id))
             while True:

@@ -1,0 +1,62 @@
+"""Status and assignee change in place on the ticket page, and other agents' queues follow live."""
+import re
+
+import pytest
+
+from app.models import Ticket
+from tests.e2e.conftest import log_in, wait_for_live_queue
+
+pytestmark = pytest.mark.e2e
+expect = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright Python package is not installed").expect
+
+
+def test_status_and_assignee_change_in_place_and_reach_other_queues(open_tab, agent, admin,
+                                                                    make_ticket, smtp_server):
+    ticket = make_ticket("Wrong size delivered", name="Jonas Berg")
+
+    # Ada watches the queue.
+    watcher = open_tab()
+    log_in(watcher, admin.email)
+    queue = watcher.page
+    row = queue.locator(f"#ticket-{ticket.id}")
+    expect(row.locator(".badge")).to_have_text("new")
+    expect(row.locator(".assignee")).to_have_text("—")
+    wait_for_live_queue(watcher)
+    queue_marker = watcher.set_marker()
+
+    # Sam works on the ticket.
+    worker = open_tab()
+    log_in(worker, agent.email)
+    page = worker.page
+    page.goto(f"/tickets/{ticket.id}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"#{ticket.id} Wrong size delivered")
+    expect(page.get_by_role("button", name="Assign to me")).to_be_visible()
+    page_marker = worker.set_marker()
+
+    status = page.get_by_label("Status")
+    with page.expect_response(re.compile(rf"/tickets/{ticket.id}/status$")) as answer:
+        status.select_option("open")
+    assert answer.value.status == 200
+    expect(status).to_have_value("open")
+    expect(page.locator(".history")).to_contain_text("changed the status from new to open")
+    expect(row.locator(".badge")).to_have_text("open")  # in Ada's queue
+
+    assignee = page.get_by_label("Assignee")
+    with page.expect_response(re.compile(rf"/tickets/{ticket.id}/assignee$")) as answer:
+        assignee.select_option(label="Sam Support")
+    assert answer.value.status == 200
+    expect(assignee.locator("option:checked")).to_have_text("Sam Support")
+    # The page itself was swapped in place: "Assign to me" is gone now that Sam has it.
+    expect(page.get_by_role("button", name="Assign to me")).to_have_count(0)
+    expect(page.locator(".history")).to_contain_text("assigned it to Sam Support")
+    expect(row.locator(".assignee")).to_have_text("Sam Support")  # in Ada's queue
+
+    assert worker.marker() == page_marker, "the ticket page was reloaded, not updated in place"
+    assert watcher.marker() == queue_marker, "the queue was reloaded, not updated live"
+    expect(page).to_have_url(re.compile(rf"/tickets/{ticket.id}$"))
+    expect(queue.locator("#queue-rows > li")).to_have_count(1)  # moved, not duplicated
+
+    stored = Ticket.get_by_id(ticket.id)
+    assert (stored.status, stored.assignee_id) == ("open", agent.id)
+    assert worker.csp_errors() == [] and watcher.csp_errors() == []
