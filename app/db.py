@@ -1,5 +1,7 @@
 """Database setup: connect from the configured URL, set SQLite pragmas, run numbered migrations."""
 import logging
+import threading
+from contextlib import contextmanager
 
 import peewee
 from playhouse.db_url import connect as connect_url
@@ -44,14 +46,24 @@ def connect(settings) -> peewee.Database:
     return db
 
 
+# SQLite lets one writer in at a time and makes the others wait in its busy handler, which
+# sleeps in steps of milliseconds. Threads of one process queue here instead and are handed
+# the lock at once; other processes still meet SQLite's own lock.
+_sqlite_writers = threading.RLock()
+
+
+@contextmanager
 def transaction():
     """A write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE), so that
     a read-then-write never fails halfway on a lock upgrade; elsewhere rows are locked with
     SELECT ... FOR UPDATE where it matters."""
     db = database.obj
     if isinstance(db, peewee.SqliteDatabase):
-        return db.atomic(lock_type="IMMEDIATE")
-    return db.atomic()
+        with _sqlite_writers, db.atomic(lock_type="IMMEDIATE"):
+            yield
+    else:
+        with db.atomic():
+            yield
 
 
 def migrate(db) -> None:

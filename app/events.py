@@ -4,19 +4,26 @@ import json
 import logging
 import threading
 
-from app.models import Event
+from app.models import Event, utcnow
 
 log = logging.getLogger(__name__)
 
 
-def record(kind: str, ticket=None, agent=None, **data) -> Event:
+def row(kind: str, ticket=None, agent=None, **data) -> dict:
+    """One event as a row, for record_rows()."""
+    return {"kind": kind, "ticket": ticket, "agent": agent, "data": json.dumps(data, default=str),
+            "created_at": utcnow()}
+
+
+def record_rows(rows: list[dict]) -> None:
+    """Append several events in one statement; call it inside the transaction that made them."""
+    if rows:
+        Event.insert_many(rows).execute()
+
+
+def record(kind: str, ticket=None, agent=None, **data) -> None:
     """Append one event; call it inside the transaction that made the change."""
-    return Event.create(
-        kind=kind,
-        ticket=ticket,
-        agent=agent,
-        data=json.dumps(data, default=str),
-    )
+    record_rows([row(kind, ticket, agent, **data)])
 
 
 def event_data(event: Event) -> dict:

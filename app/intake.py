@@ -69,15 +69,12 @@ def _duplicate(channel_ref: str) -> IntakeResult | None:
 
 def receive(incoming: Incoming, secret_key: str) -> IntakeResult:
     """Store what arrived, in one transaction, with its events; then hand mail to the worker."""
-    if incoming.channel_ref:
-        existing = _duplicate(incoming.channel_ref)
-        if existing:
-            return existing
     try:
         with transaction():
             result, outbox = _store(incoming, secret_key)
     except peewee.IntegrityError:
-        # Another process stored the same channel item a moment ago.
+        # The channel reference is unique: this item was stored before (or a moment ago by
+        # another process), and the transaction that would have stored it again is undone.
         existing = _duplicate(incoming.channel_ref) if incoming.channel_ref else None
         if existing is None:
             raise
@@ -98,9 +95,10 @@ def _store(incoming: Incoming, secret_key: str) -> tuple[IntakeResult, Outbox]:
             waiting_since=now,
         )
         tally_add(tally_key(ticket), +1)
-        events.record("ticket.created", ticket=ticket, channel=incoming.channel,
-                      brand=incoming.brand.slug, customer=customer.display_name)
+        new_events = [events.row("ticket.created", ticket, channel=incoming.channel,
+                                 brand=incoming.brand.slug, customer=customer.display_name)]
     else:
+        new_events = []
         if ticket.status in REOPENED_BY_CUSTOMER:
             apply_status(ticket, "open", None, reason="the customer wrote again")
         ticket.waiting_since = ticket.waiting_since or now
@@ -110,10 +108,12 @@ def _store(incoming: Incoming, secret_key: str) -> tuple[IntakeResult, Outbox]:
         ticket=ticket, direction="incoming", body_text=incoming.text, body_html=incoming.html,
         channel_ref=incoming.channel_ref, message_id=incoming.message_id, created_at=now,
     )
-    events.record("message.received", ticket=ticket, message_id=message.id,
-                  channel=incoming.channel)
+    new_events.append(events.row("message.received", ticket, message_id=message.id,
+                                 channel=incoming.channel))
     outbox = Outbox([])
     if created and incoming.acknowledge and customer.email:
-        ack = new_outgoing(ticket, secret_key, "", None, is_auto=True)
+        ack = new_outgoing(ticket, secret_key, "", None, is_auto=True, record_event=False)
+        new_events.append(events.row("message.queued", ticket, message_id=ack.id, auto=True))
         outbox.message_ids.append(ack.id)
+    events.record_rows(new_events)
     return IntakeResult(ticket=ticket, message=message, created=created), outbox

@@ -4,7 +4,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 
 from app import events
-from app.models import Agent, database
+from app.db import transaction
+from app.models import Agent
 from app.models.accounts import ROLES
 
 _hasher = PasswordHasher()
@@ -49,7 +50,7 @@ def _clean(email: str, name: str, role: str) -> tuple[str, str]:
 def create_agent(email: str, name: str, password: str, role: str = "agent", by=None) -> Agent:
     email, name = _clean(email, name, role)
     _check_password(password)
-    with database.atomic():
+    with transaction():
         if Agent.select().where(Agent.email == email).exists():
             raise AgentError(f"An agent with the address {email} already exists.", "email")
         agent = Agent.create(email=email, name=name, role=role, password_hash=_hasher.hash(password))
@@ -59,7 +60,7 @@ def create_agent(email: str, name: str, password: str, role: str = "agent", by=N
 
 def create_first_admin(email: str, name: str, password: str) -> Agent:
     """The setup page's one action: only while no agent exists at all."""
-    with database.atomic():
+    with transaction():
         if any_agent_exists():
             raise AgentError("This helpdesk already has an administrator.")
         return create_agent(email, name, password, role="admin")
@@ -68,7 +69,7 @@ def create_first_admin(email: str, name: str, password: str) -> Agent:
 def update_agent(agent_id: int, *, name: str, email: str, role: str, active: bool,
                  password: str = "", by=None) -> Agent:
     email, name = _clean(email, name, role)
-    with database.atomic():
+    with transaction():
         agent = Agent.get_by_id(agent_id)
         if Agent.select().where((Agent.email == email) & (Agent.id != agent_id)).exists():
             raise AgentError(f"An agent with the address {email} already exists.", "email")

@@ -115,15 +115,16 @@ def assign(ticket_id: int, assignee_id: int | None, agent: Agent) -> Ticket:
 
 
 def new_outgoing(ticket: Ticket, secret_key: str, text: str, agent: Agent | None,
-                 is_auto: bool = False) -> Message:
+                 is_auto: bool = False, record_event: bool = True) -> Message:
     """Store an outgoing mail as queued, inside the caller's transaction."""
     message = Message.create(
         ticket=ticket, direction="outgoing", author=agent, is_auto=is_auto, body_text=text,
         state="queued", to_address=ticket.customer.email, next_attempt_at=utcnow(),
         message_id=make_message_id(secret_key, ticket.id, domain_of(ticket.brand.address)),
     )
-    events.record("message.queued", ticket=ticket, agent=agent, message_id=message.id,
-                  auto=is_auto)
+    if record_event:
+        events.record("message.queued", ticket=ticket, agent=agent, message_id=message.id,
+                      auto=is_auto)
     return message
 
 
