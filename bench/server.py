@@ -1,0 +1,97 @@
+"""The helpdesk as `helpdesk serve` runs it, with two bench-only routes in front of it.
+
+    python -m bench.server --port P     (HELPDESK_* settings from the environment, as for serve)
+
+The app is app.main.create_app(settings) from the same Settings (app.config.from_env +
+ensure_secret_key), served by uvicorn with the options of app/cli.py cmd_serve. In front of it,
+in the same process and event loop:
+
+  /bench/reference  the floor cost of a queue page: the same 50 rows of the default queue read
+                    with plain sqlite3 and rendered by a minimal Jinja template, no middleware
+  /bench/static     a PlainTextResponse: the floor cost of any answer from this server
+
+Everything else (lifespan included) goes to the app unchanged.
+"""
+import argparse
+import logging
+import sqlite3
+
+import jinja2
+from starlette.responses import HTMLResponse, PlainTextResponse
+from starlette.routing import request_response
+
+from app.config import ensure_secret_key, from_env
+
+REFERENCE_SQL = """
+SELECT t.id, t.subject, t.status, t.channel, t.last_activity_at, t.waiting_since,
+       c.name, c.email, b.name, a.name
+FROM ticket t
+JOIN customer c ON c.id = t.customer_id
+JOIN brand b ON b.id = t.brand_id
+LEFT JOIN agent a ON a.id = t.assignee_id
+WHERE t.is_active = 1
+ORDER BY t.last_activity_at DESC, t.id DESC
+LIMIT 50
+"""
+
+REFERENCE_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Reference</title></head><body>
+<ul>
+{% for id, subject, status, channel, activity, waiting, customer, email, brand, assignee in rows %}
+<li id="ticket-{{ id }}" class="row status-{{ status }}"><a href="/tickets/{{ id }}">#{{ id }} {{ subject }}</a>
+<span>{{ customer or email }}</span><span>{{ channel }} · {{ brand }}</span><span>{{ status }}</span>
+<span>{{ assignee or "—" }}</span><span>{{ activity }}</span><span>{{ waiting or "" }}</span></li>
+{% endfor %}
+</ul></body></html>
+"""
+
+
+class BenchApp:
+    """Dispatches the two bench paths; passes every other scope to the helpdesk app."""
+
+    def __init__(self, app, db_path):
+        self.app = app
+        self.connection = sqlite3.connect(str(db_path), check_same_thread=False)
+        self.template = jinja2.Environment(autoescape=True).from_string(REFERENCE_TEMPLATE)
+        self.routes = {
+            "/bench/reference": request_response(self.reference),
+            "/bench/static": request_response(self.static),
+        }
+
+    async def reference(self, request):
+        rows = self.connection.execute(REFERENCE_SQL).fetchall()
+        return HTMLResponse(self.template.render(rows=rows))
+
+    async def static(self, request):
+        return PlainTextResponse("ok")
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            route = self.routes.get(scope["path"])
+            if route is not None:
+                return await route(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+def main() -> None:
+    import uvicorn
+
+    from app.main import create_app
+
+    parser = argparse.ArgumentParser(prog="python -m bench.server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args()
+    # As app.cli.main and cmd_serve do.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = ensure_secret_key(from_env())
+    app = create_app(settings)
+    bench_app = BenchApp(app, settings.data_dir / "helpdesk.db")
+    print(f"Helpdesk (bench wrapper) on http://{args.host}:{args.port} "
+          f"(data in {settings.data_dir.resolve()})", flush=True)
+    uvicorn.run(bench_app, host=args.host, port=args.port, log_level="info", proxy_headers=True,
+                timeout_graceful_shutdown=5)
+
+
+if __name__ == "__main__":
+    main()
