@@ -36,17 +36,20 @@ def _read_password(from_stdin: bool, prompt: str = "Password: ") -> str:
     return first
 
 
-def cmd_serve(args) -> None:
+def run_server(app, settings, host: str, port: int) -> None:
+    """Serve with uvicorn as `helpdesk serve` does (uvloop and httptools when installed)."""
     import uvicorn
 
+    print(f"Helpdesk on http://{host}:{port} (data in {settings.data_dir.resolve()})", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True,
+                access_log=settings.access_log, timeout_graceful_shutdown=5)
+
+
+def cmd_serve(args) -> None:
     from app.main import create_app
 
     settings = _settings()
-    app = create_app(settings)
-    print(f"Helpdesk on http://{args.host}:{args.port} (data in {settings.data_dir.resolve()})",
-          flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=True,
-                timeout_graceful_shutdown=5)
+    run_server(create_app(settings), settings, args.host, args.port)
 
 
 def cmd_worker(args) -> None:

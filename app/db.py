@@ -33,8 +33,15 @@ MIGRATIONS = [
 ]
 
 
+# Bumped by every connect(): in-memory caches of database contents are keyed by it, so that a
+# process that connects to another database (tests do) never sees the old one's data.
+generation = 0
+
+
 def connect(settings) -> peewee.Database:
     """Bind the models to the configured database and bring its schema up to date."""
+    global generation
+    generation += 1
     url = settings.db_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from app.models import Event
-from app.services import queue
+from app.services import directory, queue
 from app.templating import render
 
 PUSH_TEMPLATE = "partials/_queue_push.html"
@@ -36,8 +36,7 @@ class QueueFeed:
                 push = Push(ticket=ticket,
                             upsert=render(PUSH_TEMPLATE, ticket=ticket, show=True, is_new=is_new),
                             remove=render(PUSH_TEMPLATE, ticket=ticket, show=False, is_new=is_new))
-                if ticket.brand.slug not in self.brand_ids:
-                    self.brand_ids = queue.brand_ids_by_slug()
+                self.brand_ids = directory.brand_ids_by_slug()
         self._pushes[key] = push
         while len(self._pushes) > self.keep:
             self._pushes.popitem(last=False)

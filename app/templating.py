@@ -32,7 +32,8 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
 
 
 def timestamp(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+    # isoformat is several times cheaper than strftime, and queue pages call this 100 times.
+    return moment.isoformat(" ", "minutes") + " UTC" if moment else ""
 
 
 def isoformat(moment: datetime | None) -> str:

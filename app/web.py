@@ -7,6 +7,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from app.models import Agent
+from app.services import directory
 from app.templating import env
 
 
@@ -36,7 +37,7 @@ def current_agent(request: Request) -> Agent | None:
     agent_id = request.session.get("agent_id")
     if not agent_id:
         return None
-    agent = Agent.get_or_none((Agent.id == agent_id) & Agent.active)
+    agent = directory.active_agent(agent_id)
     if agent is None:
         request.session.clear()  # deactivated since: the session ends now
     return agent

@@ -60,11 +60,11 @@ def check_plans(data_dir, agent_id: int) -> int:
     from app import db
     from app.config import ensure_secret_key, from_env
     from app.models import database
-    from app.services import queue
+    from app.services import directory, queue
 
     settings = ensure_secret_key(from_env({"HELPDESK_DATA_DIR": str(data_dir)}))
     db.connect(settings)
-    brand_ids = queue.brand_ids_by_slug()
+    brand_ids = directory.brand_ids_by_slug()
     scans = 0
     log("EXPLAIN QUERY PLAN of what the queue page runs (captured from peewee's query log):")
     variants = [("default (active, everyone)", {}), ("mine", {"scope": "mine"}),
@@ -102,33 +102,24 @@ def page_breakdown(data_dir, agent_id: int, runs: int = 30) -> None:
     from app import db
     from app.config import ensure_secret_key, from_env
     from app.models import Agent, TicketTally, database
-    from app.services import queue
+    from app.services import directory, queue
     from app.templating import env
 
     db.connect(ensure_secret_key(from_env({"HELPDESK_DATA_DIR": str(data_dir)})))
     f = queue.QueueFilter()
-    brand_ids = queue.brand_ids_by_slug()
+    brand_ids = directory.brand_ids_by_slug()
     page = queue.list_tickets(f, agent_id, brand_ids)
-    brands, agents = queue.brands_and_agents()
     context = {"filter": f, "page": page, "counts": queue.counters(f, agent_id, brand_ids),
-               "brands": brands, "agents": agents, "stream_url": "/events/queue?after=1",
+               "brands": directory.brands(), "stream_url": "/events/queue?after=1",
                "agent": Agent.get_by_id(agent_id), "csrf_token": "x" * 40}
     page_template = env.get_template("pages/queue.html")
-    tally_rows = list(TicketTally.select().where(TicketTally.count != 0))
+    tally_rows = TicketTally.select().where(TicketTally.count != 0).count()
     parts = [
-        ("current_agent (session's agent)", lambda: Agent.get_or_none(
-            (Agent.id == agent_id) & Agent.active)),
-        ("brand_ids_by_slug + brands_and_agents", lambda: (queue.brand_ids_by_slug(),
-                                                          queue.brands_and_agents())),
-        ("list_tickets: 51 rows as Ticket+Customer+Brand+Agent",
-         lambda: queue.list_tickets(f, agent_id, brand_ids)),
-        ("counters, in all", lambda: queue.counters(f, agent_id, brand_ids)),
-        (f"  of which loading the {len(tally_rows)} tally rows as models",
-         lambda: list(TicketTally.select().where(TicketTally.count != 0))),
-        ("  of which matches() over rows x 19 filter options", lambda: [
-            sum(r.count for r in tally_rows if queue.matches(
-                f, agent_id, brand_ids, status=r.status, brand_id=r.brand_id, channel=r.channel,
-                assignee_id=r.assignee_id)) for _ in range(19)]),
+        ("current_agent (session's agent, from the directory cache)",
+         lambda: directory.active_agent(agent_id)),
+        ("brands (directory cache)", lambda: (directory.brand_ids_by_slug(), directory.brands())),
+        ("list_tickets: 51 rows as named tuples", lambda: queue.list_tickets(f, agent_id, brand_ids)),
+        (f"counters over {tally_rows} tally rows", lambda: queue.counters(f, agent_id, brand_ids)),
         ("rendering pages/queue.html (50 rows)", lambda: page_template.render(context)),
     ]
     log(f"Where a queue page's time goes (its parts run in the bench process, no HTTP; median of "

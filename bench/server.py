@@ -3,7 +3,7 @@
     python -m bench.server --port P     (HELPDESK_* settings from the environment, as for serve)
 
 The app is app.main.create_app(settings) from the same Settings (app.config.from_env +
-ensure_secret_key), served by uvicorn with the options of app/cli.py cmd_serve. In front of it,
+ensure_secret_key), served by app.cli.run_server, as `helpdesk serve` serves it. In front of it,
 in the same process and event loop:
 
   /bench/reference  the floor cost of a queue page: the same 50 rows of the default queue read
@@ -74,8 +74,7 @@ class BenchApp:
 
 
 def main() -> None:
-    import uvicorn
-
+    from app.cli import run_server
     from app.main import create_app
 
     parser = argparse.ArgumentParser(prog="python -m bench.server")
@@ -87,10 +86,7 @@ def main() -> None:
     settings = ensure_secret_key(from_env())
     app = create_app(settings)
     bench_app = BenchApp(app, settings.data_dir / "helpdesk.db")
-    print(f"Helpdesk (bench wrapper) on http://{args.host}:{args.port} "
-          f"(data in {settings.data_dir.resolve()})", flush=True)
-    uvicorn.run(bench_app, host=args.host, port=args.port, log_level="info", proxy_headers=True,
-                timeout_graceful_shutdown=5)
+    run_server(bench_app, settings, args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Agents: the people who answer tickets."""
 import peewee
 
-from app.models.base import BaseModel, utcnow
+from app.models.base import BaseModel, DateTimeField, utcnow
 
 ROLES = ("admin", "agent")
 
@@ -12,7 +12,7 @@ class Agent(BaseModel):
     password_hash = peewee.CharField()
     role = peewee.CharField(default="agent")
     active = peewee.BooleanField(default=True)
-    created_at = peewee.DateTimeField(default=utcnow)
+    created_at = DateTimeField(default=utcnow)
 
     @property
     def is_admin(self) -> bool:

@@ -11,6 +11,19 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+class DateTimeField(peewee.DateTimeField):
+    """A naive UTC timestamp. SQLite hands back text: fromisoformat reads it many times faster
+    than peewee's strptime attempts, which dominated the cost of a queue page."""
+
+    def python_value(self, value):
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:
+                return super().python_value(value)
+        return value
+
+
 class BaseModel(peewee.Model):
     class Meta:
         database = database

@@ -1,7 +1,7 @@
 """Brands (stores): each owns a support address and its outgoing mail server."""
 import peewee
 
-from app.models.base import BaseModel, utcnow
+from app.models.base import BaseModel, DateTimeField, utcnow
 
 SMTP_SECURITY = ("none", "starttls", "ssl")
 
@@ -17,4 +17,4 @@ class Brand(BaseModel):
     smtp_security = peewee.CharField(default="starttls")
     smtp_username = peewee.CharField(default="")
     smtp_password = peewee.CharField(default="")
-    created_at = peewee.DateTimeField(default=utcnow)
+    created_at = DateTimeField(default=utcnow)

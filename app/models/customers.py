@@ -1,13 +1,13 @@
 """Customers and the identities (email, phone, chat visitor) that lead to them."""
 import peewee
 
-from app.models.base import BaseModel, utcnow
+from app.models.base import BaseModel, DateTimeField, utcnow
 
 
 class Customer(BaseModel):
     name = peewee.CharField(default="")
     email = peewee.CharField(default="")  # the address we answer to
-    created_at = peewee.DateTimeField(default=utcnow)
+    created_at = DateTimeField(default=utcnow)
 
     @property
     def display_name(self) -> str:

@@ -2,7 +2,7 @@
 import peewee
 
 from app.models.accounts import Agent
-from app.models.base import BaseModel, utcnow
+from app.models.base import BaseModel, DateTimeField, utcnow
 from app.models.tickets import Ticket
 
 
@@ -11,7 +11,7 @@ class Event(BaseModel):
     kind = peewee.CharField()  # ticket.created, ticket.status, ticket.assigned, message.received, ...
     agent = peewee.ForeignKeyField(Agent, null=True)  # who did it; empty for customers and the system
     data = peewee.TextField(default="{}")  # JSON
-    created_at = peewee.DateTimeField(default=utcnow)
+    created_at = DateTimeField(default=utcnow)
 
     class Meta:
         indexes = ((("ticket", "id"), False),)

@@ -2,7 +2,7 @@
 import peewee
 
 from app.models.accounts import Agent
-from app.models.base import BaseModel, utcnow
+from app.models.base import BaseModel, DateTimeField, utcnow
 from app.models.brands import Brand
 from app.models.customers import Customer
 
@@ -20,10 +20,10 @@ class Ticket(BaseModel):
     brand = peewee.ForeignKeyField(Brand, backref="tickets")
     customer = peewee.ForeignKeyField(Customer, backref="tickets")
     assignee = peewee.ForeignKeyField(Agent, null=True, backref="tickets")
-    created_at = peewee.DateTimeField(default=utcnow)
-    last_activity_at = peewee.DateTimeField(default=utcnow)
-    waiting_since = peewee.DateTimeField(null=True)  # oldest customer message not yet answered
-    resolved_at = peewee.DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    last_activity_at = DateTimeField(default=utcnow)
+    waiting_since = DateTimeField(null=True)  # oldest customer message not yet answered
+    resolved_at = DateTimeField(null=True)
 
     class Meta:
         indexes = (
@@ -52,14 +52,14 @@ class Message(BaseModel):
     state = peewee.CharField(default="received")
     error = peewee.TextField(default="")
     attempts = peewee.IntegerField(default=0)
-    next_attempt_at = peewee.DateTimeField(null=True)
-    sent_at = peewee.DateTimeField(null=True)
+    next_attempt_at = DateTimeField(null=True)
+    sent_at = DateTimeField(null=True)
     to_address = peewee.CharField(default="")
     message_id = peewee.CharField(default="", index=True)  # RFC 5322 Message-ID, ours or theirs
     # What the channel calls this item (form submission id, IMAP mailbox+UIDVALIDITY+UID, ...):
     # unique, so that receiving the same thing twice changes nothing.
     channel_ref = peewee.CharField(null=True, unique=True)
-    created_at = peewee.DateTimeField(default=utcnow)
+    created_at = DateTimeField(default=utcnow)
 
     class Meta:
         indexes = ((("ticket", "id"), False), (("state", "next_attempt_at"), False))

@@ -5,7 +5,7 @@ from starlette.routing import Route
 
 from app import events
 from app.live import QueueStream
-from app.services import queue
+from app.services import directory, queue
 from app.web import current_agent, login_required, render
 
 CATCH_UP_LIMIT = 1000
@@ -15,14 +15,12 @@ CATCH_UP_LIMIT = 1000
 async def queue_page(request):
     agent = request.scope["agent"]
     queue_filter = queue.QueueFilter.from_params(request.query_params)
-    brand_ids = queue.brand_ids_by_slug()
-    brands, agents = queue.brands_and_agents()
+    brand_ids = directory.brand_ids_by_slug()
     context = {
         "filter": queue_filter,
         "page": queue.list_tickets(queue_filter, agent.id, brand_ids),
         "counts": queue.counters(queue_filter, agent.id, brand_ids),
-        "brands": brands,
-        "agents": agents,
+        "brands": directory.brands(),
     }
     # The stream resumes from here, so nothing that happens after this page was read is missed.
     query = queue_filter.query_string()

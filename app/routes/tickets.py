@@ -3,7 +3,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from app.models import Message
-from app.services import history, queue, tickets
+from app.services import directory, history, tickets
 from app.web import login_required, render, see_other
 
 STATUS_CHOICES = tickets.SETTABLE_STATUSES
@@ -14,7 +14,7 @@ def ticket_context(ticket_id: int, **extra) -> dict:
         ticket = tickets.get_ticket(ticket_id)
     except tickets.TicketError as exc:
         raise HTTPException(404, str(exc)) from None
-    _, agents = queue.brands_and_agents()
+    agents = directory.active_agents()
     return {
         "ticket": ticket,
         "messages": tickets.conversation(ticket),

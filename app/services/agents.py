@@ -4,6 +4,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 
 from app import events
+from app.services import directory
 from app.db import transaction
 from app.models import Agent
 from app.models.accounts import ROLES
@@ -55,6 +56,7 @@ def create_agent(email: str, name: str, password: str, role: str = "agent", by=N
             raise AgentError(f"An agent with the address {email} already exists.", "email")
         agent = Agent.create(email=email, name=name, role=role, password_hash=_hasher.hash(password))
         events.record("agent.created", agent=by, agent_id=agent.id, email=email, role=role)
+    directory.forget()
     return agent
 
 
@@ -86,6 +88,7 @@ def update_agent(agent_id: int, *, name: str, email: str, role: str, active: boo
             agent.password_hash = _hasher.hash(password)
         agent.save()
         events.record("agent.updated", agent=by, agent_id=agent.id, role=role, active=active)
+    directory.forget()
     return agent
 
 
@@ -102,7 +105,3 @@ def authenticate(email: str, password: str) -> Agent | None:
         agent.password_hash = _hasher.hash(password)
         agent.save()
     return agent
-
-
-def active_agents():
-    return list(Agent.select().where(Agent.active).order_by(Agent.name))

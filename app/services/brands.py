@@ -7,6 +7,7 @@ from email.utils import make_msgid
 from email_validator import EmailNotValidError, validate_email
 
 from app import events
+from app.services import directory
 from app.db import transaction
 from app.mail import smtp
 from app.models import Brand
@@ -63,6 +64,7 @@ def create_brand(slug: str, values: dict, smtp_password: str = "", by=None) -> B
         is_first = not Brand.select().exists()
         brand = Brand.create(slug=slug, smtp_password=smtp_password, is_default=is_first, **cleaned)
         events.record("brand.created", agent=by, brand=slug)
+    directory.forget()
     return brand
 
 
@@ -77,6 +79,7 @@ def update_brand(slug: str, values: dict, smtp_password: str | None = None, by=N
             brand.smtp_password = smtp_password
         brand.save()
         events.record("brand.updated", agent=by, brand=slug)
+    directory.forget()
     return brand
 
 

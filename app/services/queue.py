@@ -1,11 +1,14 @@
 """The queue: filtered, keyset-paginated ticket lists and the counters beside each filter."""
+from collections import namedtuple
 from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlencode
 
 import peewee
 
-from app.models import Agent, Brand, Customer, Ticket, TicketTally
+from app import db
+from app.events import latest_event_id
+from app.models import Agent, Brand, Customer, Ticket, TicketTally, database
 from app.models.tickets import ACTIVE_STATUSES, CHANNELS, STATUSES
 
 PAGE_SIZE = 50
@@ -67,13 +70,9 @@ def matches(f: QueueFilter, agent_id: int, brand_id_of_slug: dict, *, status: st
     return not (f.brand and brand_id != brand_id_of_slug.get(f.brand, -1))
 
 
-def ticket_matches(f: QueueFilter, agent_id: int, brand_id_of_slug: dict, ticket: Ticket) -> bool:
+def ticket_matches(f: QueueFilter, agent_id: int, brand_id_of_slug: dict, ticket) -> bool:
     return matches(f, agent_id, brand_id_of_slug, status=ticket.status, brand_id=ticket.brand_id,
                    channel=ticket.channel, assignee_id=ticket.assignee_id or 0)
-
-
-def brand_ids_by_slug() -> dict:
-    return {b.slug: b.id for b in Brand.select(Brand.id, Brand.slug)}
 
 
 def _where(f: QueueFilter, agent_id: int, brand_id_of_slug: dict):
@@ -101,16 +100,34 @@ def _where(f: QueueFilter, agent_id: int, brand_id_of_slug: dict):
     return conditions
 
 
+# What a queue row shows. A class made once: peewee's .namedtuples() makes a new one per query.
+QueueRow = namedtuple("QueueRow", (
+    "id subject status channel brand_id assignee_id last_activity_at waiting_since "
+    "customer_name customer_email brand_name assignee_name"))
+
+
 def row_query():
-    """Tickets with what a queue row shows: customer, brand and assignee in one query."""
-    return (Ticket.select(Ticket, Customer, Brand, Agent)
+    """The columns of QueueRow, customer, brand and assignee joined, in one query."""
+    return (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.channel,
+                          Ticket.brand_id, Ticket.assignee_id, Ticket.last_activity_at,
+                          Ticket.waiting_since, Customer.name, Customer.email, Brand.name,
+                          Agent.name)
             .join(Customer, on=(Ticket.customer == Customer.id))
             .switch(Ticket).join(Brand, on=(Ticket.brand == Brand.id))
             .switch(Ticket).join(Agent, peewee.JOIN.LEFT_OUTER, on=(Ticket.assignee == Agent.id)))
 
 
-def queue_row(ticket_id: int) -> Ticket | None:
-    return row_query().where(Ticket.id == ticket_id).first()
+def _rows(query) -> list[QueueRow]:
+    """Plain DB-API rows made QueueRows; only the two timestamps need converting (SQLite gives
+    text), and peewee's per-value conversion cost more than running the query."""
+    to_time = Ticket.last_activity_at.python_value
+    return [QueueRow(*row[:6], to_time(row[6]), to_time(row[7]), *row[8:])
+            for row in database.execute(query).fetchall()]
+
+
+def queue_row(ticket_id: int) -> QueueRow | None:
+    rows = _rows(row_query().where(Ticket.id == ticket_id))
+    return rows[0] if rows else None
 
 
 @dataclass
@@ -124,8 +141,7 @@ def list_tickets(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> Queue
     conditions = _where(f, agent_id, brand_id_of_slug)
     if conditions:
         query = query.where(*conditions)
-    rows = list(query.order_by(Ticket.last_activity_at.desc(), Ticket.id.desc())
-                .limit(PAGE_SIZE + 1))
+    rows = _rows(query.order_by(Ticket.last_activity_at.desc(), Ticket.id.desc()).limit(PAGE_SIZE + 1))
     next_cursor = ""
     if len(rows) > PAGE_SIZE:
         rows = rows[:PAGE_SIZE]
@@ -134,30 +150,60 @@ def list_tickets(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> Queue
     return QueuePage(tickets=rows, next_cursor=next_cursor)
 
 
-def counters(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> dict:
-    """For each filter value, how many tickets it would show with the other filters kept.
+_counted: dict = {}  # (event log version, filter, agent) -> counters
+_COUNTED_MAX = 512
 
-    Sums the tally rows, whose number depends on brands, channels and agents, never on tickets."""
-    rows = list(TicketTally.select().where(TicketTally.count != 0))
-    dimensions = {
-        "status": [("status", s) for s in STATUS_FILTERS],
-        "scope": [("scope", s) for s in SCOPES],
-        "channel": [("channel", "")] + [("channel", c) for c in CHANNELS],
-        "brand": [("brand", "")] + [("brand", slug) for slug in brand_id_of_slug],
-    }
-    result = {}
-    for dimension, options in dimensions.items():
-        result[dimension] = {}
-        for name, value in options:
-            variant = replace(f, **{name: value})
-            result[dimension][value] = sum(
-                row.count for row in rows
-                if matches(variant, agent_id, brand_id_of_slug, status=row.status,
-                           brand_id=row.brand_id, channel=row.channel,
-                           assignee_id=row.assignee_id))
+
+def counters(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> dict:
+    """Counters, computed again only when the event log has grown: every change to a tally is
+    made in a transaction that also records an event. The version is read first, so counters
+    stored under it are at least that new."""
+    key = (db.generation, latest_event_id(), f.status, f.scope, f.channel, f.brand, agent_id)
+    result = _counted.get(key)
+    if result is None:
+        if len(_counted) >= _COUNTED_MAX:
+            _counted.clear()
+        result = _counted[key] = count_tallies(f, agent_id, brand_id_of_slug)
     return result
 
 
-def brands_and_agents():
-    return list(Brand.select().order_by(Brand.name)), \
-        list(Agent.select().where(Agent.active).order_by(Agent.name))
+def count_tallies(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> dict:
+    """For each filter value, how many tickets it would show with the other filters kept.
+
+    Sums the tally rows, whose number depends on brands, channels and agents, never on tickets:
+    each row counts towards the value it has in one filter if it passes the other three."""
+    wanted_brand = brand_id_of_slug.get(f.brand, -1) if f.brand else None
+    slug_of = {brand_id: slug for slug, brand_id in brand_id_of_slug.items()}
+    result = {"status": dict.fromkeys(STATUS_FILTERS, 0), "scope": dict.fromkeys(SCOPES, 0),
+              "channel": dict.fromkeys(("", *CHANNELS), 0),
+              "brand": dict.fromkeys(("", *brand_id_of_slug), 0)}
+    query = (TicketTally.select(TicketTally.status, TicketTally.brand_id, TicketTally.channel,
+                                TicketTally.assignee_id, TicketTally.count)
+             .where(TicketTally.count != 0))
+    # Plain DB-API rows: these columns need no conversion, which cost more than the query.
+    for status, brand_id, channel, assignee_id, count in database.execute(query).fetchall():
+        status_ok = _status_matches(status, f.status)
+        scope_ok = (f.scope == "everyone" or (f.scope == "mine" and assignee_id == agent_id)
+                    or (f.scope == "unassigned" and not assignee_id))
+        channel_ok = not f.channel or channel == f.channel
+        brand_ok = wanted_brand is None or brand_id == wanted_brand
+        if scope_ok and channel_ok and brand_ok:
+            result["status"]["all"] += count
+            result["status"][status] = result["status"].get(status, 0) + count
+            if status in ACTIVE_STATUSES:
+                result["status"]["active"] += count
+        if status_ok and channel_ok and brand_ok:
+            result["scope"]["everyone"] += count
+            if not assignee_id:
+                result["scope"]["unassigned"] += count
+            if assignee_id == agent_id:
+                result["scope"]["mine"] += count
+        if status_ok and scope_ok and brand_ok:
+            result["channel"][""] += count
+            result["channel"][channel] = result["channel"].get(channel, 0) + count
+        if status_ok and scope_ok and channel_ok:
+            result["brand"][""] += count
+            slug = slug_of.get(brand_id)
+            if slug is not None:
+                result["brand"][slug] += count
+    return result

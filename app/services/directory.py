@@ -1,0 +1,56 @@
+"""Brands and agents, kept in memory for a few seconds: every page needs them, they rarely change.
+
+A change made in this process is seen at once (forget()); one made by another process within
+TTL_SECONDS."""
+import threading
+import time
+
+from app import db
+from app.models import Agent, Brand
+
+TTL_SECONDS = 5.0
+_lock = threading.Lock()
+_cache: dict = {}
+
+
+def forget() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def _load() -> dict:
+    with _lock:
+        if _cache and time.monotonic() < _cache["expires"] and _cache["db"] == db.generation:
+            return _cache
+    brands = list(Brand.select().order_by(Brand.name))
+    agents = list(Agent.select().order_by(Agent.name))
+    fresh = {
+        "expires": time.monotonic() + TTL_SECONDS,
+        "db": db.generation,
+        "brands": brands,
+        "brand_ids": {b.slug: b.id for b in brands},
+        "agents": agents,
+        "active_agents": [a for a in agents if a.active],
+        "agent_by_id": {a.id: a for a in agents},
+    }
+    with _lock:
+        _cache.clear()
+        _cache.update(fresh)
+    return fresh
+
+
+def brands() -> list[Brand]:
+    return _load()["brands"]
+
+
+def brand_ids_by_slug() -> dict:
+    return _load()["brand_ids"]
+
+
+def active_agents() -> list[Agent]:
+    return _load()["active_agents"]
+
+
+def active_agent(agent_id: int) -> Agent | None:
+    agent = _load()["agent_by_id"].get(agent_id)
+    return agent if agent is not None and agent.active else None
