@@ -3,6 +3,8 @@ import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from sse_starlette import ServerSentEvent
+
 from app.models import Event
 from app.services import directory, queue
 from app.templating import render
@@ -12,9 +14,15 @@ PUSH_TEMPLATE = "partials/_queue_push.html"
 
 @dataclass
 class Push:
+    """One ticket's update as ready-to-send server-sent event frames, made once per event."""
+
     ticket: object
-    upsert: str  # moves the row to the top of the queue (the newest activity is first)
-    remove: str  # takes the row out: the ticket no longer matches that queue's filter
+    upsert: bytes  # moves the row to the top of the queue (the newest activity is first)
+    remove: bytes  # takes the row out: the ticket no longer matches that queue's filter
+
+
+def frame(event_id: int, fragment: str) -> bytes:
+    return ServerSentEvent(data=fragment, event="queue", id=str(event_id)).encode()
 
 
 class QueueFeed:
@@ -34,8 +42,10 @@ class QueueFeed:
             ticket = queue.queue_row(event.ticket_id)
             if ticket is not None:
                 push = Push(ticket=ticket,
-                            upsert=render(PUSH_TEMPLATE, ticket=ticket, show=True, is_new=is_new),
-                            remove=render(PUSH_TEMPLATE, ticket=ticket, show=False, is_new=is_new))
+                            upsert=frame(event.id, render(PUSH_TEMPLATE, ticket=ticket, show=True,
+                                                          is_new=is_new)),
+                            remove=frame(event.id, render(PUSH_TEMPLATE, ticket=ticket, show=False,
+                                                          is_new=is_new)))
                 self.brand_ids = directory.brand_ids_by_slug()
         self._pushes[key] = push
         while len(self._pushes) > self.keep:
@@ -52,7 +62,7 @@ class QueueStream:
         self.agent_id = agent_id
         self.pending: asyncio.Queue = asyncio.Queue(maxsize=max_pending)
 
-    def fragment_for(self, event: Event, is_new: bool) -> str | None:
+    def frame_for(self, event: Event, is_new: bool) -> bytes | None:
         push = self.feed.push_for(event, is_new)
         if push is None:
             return None
@@ -60,11 +70,11 @@ class QueueStream:
         return push.upsert if matches else push.remove
 
     def offer(self, event: Event, is_new: bool) -> None:
-        fragment = self.fragment_for(event, is_new)
-        if fragment is None:
+        ready = self.frame_for(event, is_new)
+        if ready is None:
             return
         try:
-            self.pending.put_nowait((event.id, fragment))
+            self.pending.put_nowait(ready)
         except asyncio.QueueFull:
             # A client this far behind reconnects and catches up from the event log.
             self.close()

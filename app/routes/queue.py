@@ -11,6 +11,15 @@ from app.web import current_agent, login_required, render
 CATCH_UP_LIMIT = 1000
 
 
+class StreamResponse(EventSourceResponse):
+    """sse-starlette's response without a timeout scope around every send: with a thousand
+    open queues that scope cost more than the send itself. A stuck client only stalls its own
+    stream, whose queue of pending frames is bounded (QueueStream)."""
+
+    async def _send_with_timeout(self, send, message) -> None:
+        await send(message)
+
+
 @login_required
 async def queue_page(request):
     agent = request.scope["agent"]
@@ -47,27 +56,25 @@ async def queue_stream(request):
     missed = events.events_after(resume_from, CATCH_UP_LIMIT + 1) if resume_from else []
     missed = [e for e in missed if e.id <= broadcaster.last_id]
 
-    async def messages():
+    async def frames():
         try:
             if len(missed) > CATCH_UP_LIMIT:
                 # Too far behind to replay: tell the page to load itself again.
                 yield ServerSentEvent(data="reload", event="reload", id=str(broadcaster.last_id))
                 return
             for event, is_new in events.latest_per_ticket(missed):
-                fragment = stream.fragment_for(event, is_new)
-                if fragment:
-                    yield ServerSentEvent(data=fragment, event="queue", id=str(event.id))
+                ready = stream.frame_for(event, is_new)
+                if ready:
+                    yield ready
             while True:
-                item = await stream.pending.get()
-                if item is None:
+                ready = await stream.pending.get()
+                if ready is None:
                     return
-                event_id, fragment = item
-                yield ServerSentEvent(data=fragment, event="queue", id=str(event_id))
+                yield ready
         finally:
             broadcaster.unsubscribe(stream)
 
-    return EventSourceResponse(messages(), ping=15, send_timeout=30,
-                               headers={"Cache-Control": "no-store"})
+    return StreamResponse(frames(), ping=15, headers={"Cache-Control": "no-store"})
 
 
 routes = [
