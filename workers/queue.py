@@ -3,8 +3,20 @@ from urllib.parse import urlparse
 
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
+from huey.storage import SqliteStorage
 
 huey = SqliteHuey("helpdesk", filename=":memory:")
+
+
+class QueueStorage(SqliteStorage):
+    """Huey's SQLite storage with synchronous=NORMAL, like the main database: Huey's default
+    (FULL) waits for the disk on every enqueue and dequeue. A job lost to a power cut is not
+    a lost mail: messages wait in the database as queued, and requeue_overdue finds them."""
+
+    def _create_connection(self):
+        conn = super()._create_connection()
+        conn.execute("pragma synchronous=1")
+        return conn
 settings = None  # the Settings the worker runs with, set by configure()
 
 
@@ -17,7 +29,7 @@ def configure(new_settings) -> Huey:
     else:
         path = urlparse(new_settings.huey_url).path if new_settings.huey_url else \
             str(new_settings.data_dir / "queue.db")
-        storage = SqliteHuey("helpdesk", filename=path).storage
+        storage = QueueStorage("helpdesk", filename=path)
     huey.storage = storage
     return huey
 

@@ -28,10 +28,14 @@ def _server_answer(exc: smtplib.SMTPResponseException) -> str:
     return f"{exc.smtp_code} {text}".strip()
 
 
-def send(server: SmtpServer, message: EmailMessage, timeout: float = 20.0) -> None:
-    """Deliver the message to the server or raise SendError saying what went wrong."""
+def require_host(server: SmtpServer) -> None:
     if not server.host:
         raise SendError("No outgoing mail server (SMTP) is set up for this brand.", permanent=True)
+
+
+def send(server: SmtpServer, message: EmailMessage, timeout: float = 20.0) -> None:
+    """Deliver the message to the server or raise SendError saying what went wrong."""
+    require_host(server)
     where = f"{server.host}:{server.port}"
     try:
         if server.security == "ssl":

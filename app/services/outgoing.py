@@ -6,7 +6,7 @@ from app import events
 from app.db import transaction
 from app.mail import smtp
 from app.mail.compose import compose
-from app.models import Message, utcnow
+from app.models import Brand, Customer, Message, Ticket, utcnow
 from app.services.brands import smtp_server_of
 
 log = logging.getLogger(__name__)
@@ -22,10 +22,15 @@ def deliver(message_id: int, settings) -> float | None:
                    .where((Message.id == message_id) & (Message.state == "queued")).execute())
     if not claimed:
         return None  # already sent, failed for good, or taken: running twice does no harm
-    message = Message.get_by_id(message_id)
-    brand = message.ticket.brand
+    # The message with its ticket, brand and customer, which the mail needs, in one query.
+    message = (Message.select(Message, Ticket, Brand, Customer).join(Ticket)
+               .join(Brand, on=(Ticket.brand == Brand.id))
+               .switch(Ticket).join(Customer, on=(Ticket.customer == Customer.id))
+               .where(Message.id == message_id).get())
+    server = smtp_server_of(message.ticket.brand)
     try:
-        smtp.send(smtp_server_of(brand), compose(message), timeout=settings.smtp_timeout)
+        smtp.require_host(server)  # before composing: no need to build a mail that cannot go
+        smtp.send(server, compose(message), timeout=settings.smtp_timeout)
     except smtp.SendError as exc:
         return _record_failure(message.id, str(exc), exc.permanent, settings)
     with transaction():
