@@ -54,12 +54,18 @@ def cmd_serve(args) -> None:
 
 def cmd_worker(args) -> None:
     from workers import tasks  # noqa: F401 (registers the tasks)
-    from workers.queue import huey
+    from workers.queue import CONSUMER_OPTIONS, huey
+    from workers.watcher import Watchers
 
     settings = _connect()
+    watchers = Watchers(settings)
+    watchers.start()
     consumer = huey.create_consumer(workers=args.workers or settings.worker_threads,
-                                    worker_type="thread", periodic=True)
-    consumer.run()
+                                    **CONSUMER_OPTIONS)
+    try:
+        consumer.run()
+    finally:
+        watchers.stop()
 
 
 def cmd_create_agent(args) -> None:
@@ -139,6 +145,109 @@ def cmd_brand_list(args) -> None:
         print(f"{brand.slug}\t{brand.name}{default}\t{brand.address}\t{smtp}")
 
 
+MAILBOX_OPTIONS = {"brand": "brand", "imap_host": "imap_host", "imap_port": "imap_port",
+                   "security": "imap_security", "username": "username", "folder": "folder",
+                   "addresses": "addresses"}
+
+
+def _mailbox_values(args, existing=None) -> dict:
+    values = {"brand": existing.brand.slug, "imap_host": existing.imap_host,
+              "imap_port": existing.imap_port, "imap_security": existing.imap_security,
+              "username": existing.username, "folder": existing.folder,
+              "addresses": existing.addresses, "mark_seen": existing.mark_seen,
+              "paused": existing.paused} if existing else {}
+    for option, name in MAILBOX_OPTIONS.items():
+        value = getattr(args, option, None)
+        if value is not None:
+            values[name] = value
+    if args.leave_unseen is not None:
+        values["mark_seen"] = not args.leave_unseen
+    if args.paused is not None:
+        values["paused"] = args.paused
+    return values
+
+
+def cmd_mailbox_add(args) -> None:
+    from app.services import mailboxes
+
+    _connect()
+    password = _read_password(args.password_stdin)
+    try:
+        mailbox = mailboxes.create_mailbox(args.name, _mailbox_values(args), password)
+    except mailboxes.MailboxError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"Created mailbox {mailbox.name} for brand {mailbox.brand.slug}: "
+          f"{mailbox.username} on {mailbox.imap_host}:{mailbox.imap_port} ({mailbox.imap_security}).")
+
+
+def cmd_mailbox_edit(args) -> None:
+    from app.services import mailboxes
+
+    _connect()
+    try:
+        mailbox = mailboxes.get_mailbox(args.name)
+        password = _read_password(True) if args.password_stdin else None
+        mailboxes.update_mailbox(args.name, _mailbox_values(args, mailbox), password)
+    except mailboxes.MailboxError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"Updated mailbox {args.name}.")
+
+
+def cmd_mailbox_list(args) -> None:
+    from app.services import mailboxes
+
+    _connect()
+    for m in mailboxes.list_mailboxes():
+        state = "paused" if m.paused else (f"error since {m.error_since:%Y-%m-%d %H:%M}: {m.last_error}"
+                                           if m.last_error else "ok")
+        print(f"{m.name}\t{m.brand.slug}\t{m.username}@{m.imap_host}:{m.imap_port} "
+              f"{m.imap_security}\t{m.folder}\tfetched {m.fetched_count}\t{state}")
+
+
+def cmd_mailbox_test(args) -> None:
+    from app.mail.imap import ImapError
+    from app.services import mailboxes
+
+    settings = _connect()
+    try:
+        print(mailboxes.test_connection(mailboxes.get_mailbox(args.name), settings.imap_timeout))
+    except (mailboxes.MailboxError, ImapError) as exc:
+        raise CommandError(str(exc)) from None
+
+
+def cmd_mailbox_fetch(args) -> None:
+    from app.services import mailboxes
+
+    settings = _connect()
+    try:
+        mailbox = mailboxes.get_mailbox(args.name)
+    except mailboxes.MailboxError as exc:
+        raise CommandError(str(exc)) from None
+    report = mailboxes.fetch(mailbox.id, settings)
+    if report.error:
+        raise CommandError(report.error)
+    print(f"Fetched {report.fetched} new mails from {args.name} ({report.duplicates} already "
+          f"stored, {report.skipped} over the size limit, {len(report.failed)} failed).")
+    for uid, reason in report.failed:
+        print(f"  UID {uid}: {reason}")
+
+
+def _mailbox_options(parser, required: bool) -> None:
+    parser.add_argument("name")
+    parser.add_argument("--brand", required=required, help="the brand's short name (slug)")
+    parser.add_argument("--imap-host", dest="imap_host", required=required)
+    parser.add_argument("--imap-port", dest="imap_port", type=int)
+    parser.add_argument("--security", choices=["ssl", "starttls", "none"])
+    parser.add_argument("--username", required=required)
+    parser.add_argument("--password-stdin", action="store_true", required=required,
+                        help="read the password from the first line of standard input")
+    parser.add_argument("--folder")
+    parser.add_argument("--addresses", help="the addresses it receives for, comma-separated")
+    parser.add_argument("--leave-unseen", action=argparse.BooleanOptionalAction, default=None,
+                        help="do not mark fetched mail as seen on the server")
+    parser.add_argument("--paused", action=argparse.BooleanOptionalAction, default=None)
+
+
 def _brand_options(parser, required: bool) -> None:
     parser.add_argument("slug")
     parser.add_argument("--name", required=required)
@@ -186,6 +295,22 @@ def parser() -> argparse.ArgumentParser:
     _brand_options(edit, required=False)
     edit.set_defaults(func=cmd_brand_edit)
     brand.add_parser("list", help="list the brands").set_defaults(func=cmd_brand_list)
+
+    mailbox = commands.add_parser("mailbox", help="manage mailboxes (IMAP)").add_subparsers(
+        dest="mailbox_command", required=True, metavar="ACTION")
+    add = mailbox.add_parser("add", help="connect a mailbox")
+    _mailbox_options(add, required=True)
+    add.set_defaults(func=cmd_mailbox_add)
+    edit = mailbox.add_parser("edit", help="change a mailbox")
+    _mailbox_options(edit, required=False)
+    edit.set_defaults(func=cmd_mailbox_edit)
+    mailbox.add_parser("list", help="list the mailboxes and their state").set_defaults(
+        func=cmd_mailbox_list)
+    for action, func, text in (("test", cmd_mailbox_test, "log in and open the folder"),
+                               ("fetch", cmd_mailbox_fetch, "check the mailbox now")):
+        sub = mailbox.add_parser(action, help=text)
+        sub.add_argument("name")
+        sub.set_defaults(func=func)
     return root
 
 

@@ -25,6 +25,11 @@ class Settings:
     form_rate_per_ip: str = "30/minute"
     max_message_chars: int = 20000
     embedded_worker: bool = True
+    mail_poll_seconds: int = 60  # how often every mailbox is checked (IDLE brings mail sooner)
+    max_mail_bytes: int = 25 * 1024 * 1024  # bigger mails stay on the server, listed for admins
+    reopen_closed_days: int = 30  # an answer to a ticket closed longer ago opens a new one
+    ack_quiet_hours: float = 4.0  # one acknowledgement per sender in this time
+    imap_timeout: float = 30.0
     access_log: bool = False  # the proxy in front usually keeps one; it costs ~15% of throughput
 
     @property
@@ -57,6 +62,11 @@ _ENV = {
     "form_rate_per_address": ("HELPDESK_FORM_RATE_PER_ADDRESS", str),
     "form_rate_per_ip": ("HELPDESK_FORM_RATE_PER_IP", str),
     "max_message_chars": ("HELPDESK_MAX_MESSAGE_CHARS", int),
+    "mail_poll_seconds": ("HELPDESK_MAIL_POLL_SECONDS", int),
+    "max_mail_bytes": ("HELPDESK_MAX_MAIL_BYTES", int),
+    "reopen_closed_days": ("HELPDESK_REOPEN_CLOSED_DAYS", int),
+    "ack_quiet_hours": ("HELPDESK_ACK_QUIET_HOURS", float),
+    "imap_timeout": ("HELPDESK_IMAP_TIMEOUT", float),
     "access_log": ("HELPDESK_ACCESS_LOG", lambda raw: raw.strip().lower() in ("1", "true", "yes", "on")),
 }
 

@@ -5,6 +5,8 @@ from contextlib import contextmanager
 
 import peewee
 from playhouse.db_url import connect as connect_url
+from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as migrate_schema
 
 from app.models import ALL_MODELS, BaseModel, database
 
@@ -27,9 +29,37 @@ def _create_initial_tables(db):
     db.create_tables(ALL_MODELS)
 
 
+def _add_columns(db, table: str, fields: list) -> None:
+    """Add the columns a table lacks (a database made by an older version)."""
+    present = {column.name for column in db.get_columns(table)}
+    migrator = SchemaMigrator.from_database(db)
+    for field in fields:
+        if field.column_name in present:
+            continue
+        # Added as NULL-able and filled with the default: making it NOT NULL would have
+        # SQLite rebuild the table, which foreign keys pointing at it forbid.
+        nullable = field.clone()
+        nullable.null = True
+        operations = [migrator.add_column(table, field.column_name, nullable)]
+        if field.default is not None:
+            operations.append(migrator.apply_default(table, field.column_name, field))
+        migrate_schema(*operations)
+
+
+def _email_channel(db):
+    from app.models import Attachment, Brand, Mailbox, Message, SkippedMail, Ticket
+
+    # Columns first: SQLite reads an index on a missing "column" as an index on a string.
+    _add_columns(db, "message", [Message.dedupe_key, Message.raw_sha256, Message.notes])
+    _add_columns(db, "ticket", [Ticket.linked_ticket_id])
+    _add_columns(db, "brand", [Brand.ack_enabled, Brand.ack_template, Brand.response_time])
+    db.create_tables([Mailbox, SkippedMail, Attachment])
+
+
 # Append only: each entry runs once, in order, at start-up.
 MIGRATIONS = [
     (1, _create_initial_tables),
+    (2, _email_channel),
 ]
 
 

@@ -6,7 +6,7 @@ import peewee
 
 from app import events
 from app.db import transaction
-from app.models import Brand, Customer, CustomerIdentity, Message, Ticket, utcnow
+from app.models import Attachment, Brand, Customer, CustomerIdentity, Message, Ticket, utcnow
 from app.services.tickets import (REOPENED_BY_CUSTOMER, Outbox, apply_status, new_outgoing,
                                   tally_add, tally_key)
 
@@ -34,6 +34,14 @@ class Incoming:
     fields: dict = field(default_factory=dict)
     ticket_id: int | None = None  # set by a channel that already knows the ticket (threading)
     acknowledge: bool = False  # send the customer a confirmation of a new ticket
+    # Mail: what makes the same mail the same whichever mailbox or UID brought it, the
+    # original in the blob store, its files (app.models.Attachment fields), what could not
+    # be read, and the closed ticket a new one follows up.
+    dedupe_key: str | None = None
+    raw_sha256: str = ""
+    attachments: list = field(default_factory=list)
+    notes: str = ""
+    linked_ticket_id: int | None = None
 
 
 @dataclass
@@ -60,8 +68,12 @@ def find_or_create_customer(email: str, name: str) -> Customer:
     return customer
 
 
-def _duplicate(channel_ref: str) -> IntakeResult | None:
-    message = Message.get_or_none(Message.channel_ref == channel_ref)
+def _duplicate(incoming: Incoming) -> IntakeResult | None:
+    message = None
+    if incoming.channel_ref:
+        message = Message.get_or_none(Message.channel_ref == incoming.channel_ref)
+    if message is None and incoming.dedupe_key:
+        message = Message.get_or_none(Message.dedupe_key == incoming.dedupe_key)
     if message is None:
         return None
     return IntakeResult(ticket=message.ticket, message=message, created=False, duplicate=True)
@@ -75,7 +87,7 @@ def receive(incoming: Incoming, secret_key: str) -> IntakeResult:
     except peewee.IntegrityError:
         # The channel reference is unique: this item was stored before (or a moment ago by
         # another process), and the transaction that would have stored it again is undone.
-        existing = _duplicate(incoming.channel_ref) if incoming.channel_ref else None
+        existing = _duplicate(incoming)
         if existing is None:
             raise
         return existing
@@ -92,7 +104,7 @@ def _store(incoming: Incoming, secret_key: str) -> tuple[IntakeResult, Outbox]:
         ticket = Ticket.create(
             subject=one_line(incoming.subject) or "(no subject)", channel=incoming.channel,
             brand=incoming.brand, customer=customer, created_at=now, last_activity_at=now,
-            waiting_since=now,
+            waiting_since=now, linked_ticket_id=incoming.linked_ticket_id,
         )
         tally_add(tally_key(ticket), +1)
         new_events = [events.row("ticket.created", ticket, channel=incoming.channel,
@@ -107,7 +119,10 @@ def _store(incoming: Incoming, secret_key: str) -> tuple[IntakeResult, Outbox]:
     message = Message.create(
         ticket=ticket, direction="incoming", body_text=incoming.text, body_html=incoming.html,
         channel_ref=incoming.channel_ref, message_id=incoming.message_id, created_at=now,
+        dedupe_key=incoming.dedupe_key, raw_sha256=incoming.raw_sha256, notes=incoming.notes,
     )
+    if incoming.attachments:
+        Attachment.insert_many([{**a, "message": message.id} for a in incoming.attachments]).execute()
     new_events.append(events.row("message.received", ticket, message_id=message.id,
                                  channel=incoming.channel))
     outbox = Outbox([])

@@ -24,6 +24,8 @@ from app.security import RateLimits, SecurityHeadersMiddleware
 from app.templating import render as render_template
 from app.web import templates
 from workers import queue as worker_queue
+from workers import tasks  # noqa: F401 (registers the tasks, periodic ones included)
+from workers.watcher import Watchers
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -68,12 +70,16 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app):
         await broadcaster.start()
-        consumer = worker_queue.start_embedded(settings.worker_threads) \
-            if settings.embedded_worker else None
+        consumer = watchers = None
+        if settings.embedded_worker:
+            consumer = worker_queue.start_embedded(settings.worker_threads)
+            watchers = Watchers(settings)
+            watchers.start()
         try:
             yield
         finally:
             if consumer:
+                watchers.stop()
                 await run_in_threadpool(consumer.stop, True)
             await broadcaster.stop()
 

@@ -43,9 +43,14 @@ class EmbeddedConsumer(Consumer):
         pass
 
 
+# Idle workers look for jobs at least every second (Huey's default backs off to 10 s, which
+# a reply waiting to be sent would feel).
+CONSUMER_OPTIONS = {"worker_type": "thread", "periodic": True, "scheduler_interval": 1,
+                    "max_delay": 1.0}
+
+
 def start_embedded(workers: int) -> EmbeddedConsumer:
-    consumer = EmbeddedConsumer(huey, workers=workers, worker_type="thread", periodic=True,
-                                check_worker_health=False, flush_locks=False, shutdown_timeout=15,
-                                scheduler_interval=1)
+    consumer = EmbeddedConsumer(huey, **CONSUMER_OPTIONS, workers=workers,
+                                check_worker_health=False, flush_locks=False, shutdown_timeout=15)
     consumer.start()
     return consumer

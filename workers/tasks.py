@@ -2,8 +2,9 @@
 import logging
 
 from huey import crontab
+from huey.exceptions import TaskLockedException
 
-from app.services import outgoing, tickets
+from app.services import mailboxes, outgoing, tickets
 from workers import queue
 from workers.queue import huey
 
@@ -24,6 +25,23 @@ def close_resolved_tickets() -> None:
     if closed:
         log.info("closed %s tickets resolved more than %s days ago", closed,
                  queue.settings.auto_close_days)
+
+
+@huey.task(retries=2, retry_delay=30)
+def fetch_mailbox(mailbox_id: int) -> None:
+    """Check one mailbox; a check already running for it (here or in another worker) is enough."""
+    try:
+        with huey.lock_task(f"fetch-mailbox-{mailbox_id}"):
+            mailboxes.fetch(mailbox_id, queue.settings)
+    except TaskLockedException:
+        pass
+
+
+@huey.periodic_task(crontab(minute="*"))
+def poll_mailboxes() -> None:
+    """Every mailbox is checked at least every HELPDESK_MAIL_POLL_SECONDS, IDLE or not."""
+    for mailbox_id in mailboxes.due_mailboxes(queue.settings.mail_poll_seconds):
+        fetch_mailbox(mailbox_id)
 
 
 @huey.periodic_task(crontab(minute="*/5"))

@@ -4,10 +4,30 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from jinja2 import TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
 from app.models import Message
 from app.templating import render
 
 MAX_REFERENCES = 20
+
+DEFAULT_ACKNOWLEDGEMENT = """Hello {{ name or "there" }},
+
+we received your message "{{ subject }}" and will answer {{ response_time }}.
+Its reference is {{ reference }}. To add something, simply answer this email."""
+
+# Admins write the acknowledgement; a sandbox keeps their template from reaching Python.
+_sandbox = SandboxedEnvironment(autoescape=False)
+
+
+def acknowledgement_text(brand, ticket, customer) -> str:
+    values = {"name": customer.name, "subject": ticket.subject, "reference": ticket.reference,
+              "response_time": brand.response_time}
+    try:
+        return _sandbox.from_string(brand.ack_template or DEFAULT_ACKNOWLEDGEMENT).render(values)
+    except TemplateError:
+        return _sandbox.from_string(DEFAULT_ACKNOWLEDGEMENT).render(values)
 
 
 def _address(name: str, address: str) -> Address:
@@ -38,6 +58,8 @@ def compose(message: Message) -> EmailMessage:
     customer = ticket.customer
     context = {"message": message, "ticket": ticket, "brand": brand, "customer": customer}
     kind = "confirmation" if message.is_auto else "reply"
+    if message.is_auto:
+        context["acknowledgement"] = acknowledgement_text(brand, ticket, customer)
 
     mail = EmailMessage()
     mail["From"] = _address(brand.name, brand.address)

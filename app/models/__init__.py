@@ -4,11 +4,13 @@ from app.models.base import BaseModel, database, utcnow
 from app.models.brands import Brand
 from app.models.customers import Customer, CustomerIdentity
 from app.models.events import Event
+from app.models.mail import Attachment, Mailbox, SkippedMail
 from app.models.tickets import Message, Ticket, TicketTally
 
-ALL_MODELS = [Agent, Brand, Customer, CustomerIdentity, Ticket, Message, TicketTally, Event]
+ALL_MODELS = [Agent, Brand, Customer, CustomerIdentity, Ticket, Message, TicketTally, Event,
+              Mailbox, SkippedMail, Attachment]
 
 __all__ = [
-    "ALL_MODELS", "Agent", "BaseModel", "Brand", "Customer", "CustomerIdentity", "Event",
-    "Message", "Ticket", "TicketTally", "database", "utcnow",
+    "ALL_MODELS", "Agent", "Attachment", "BaseModel", "Brand", "Customer", "CustomerIdentity",
+    "Event", "Mailbox", "Message", "SkippedMail", "Ticket", "TicketTally", "database", "utcnow",
 ]

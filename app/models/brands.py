@@ -17,4 +17,9 @@ class Brand(BaseModel):
     smtp_security = peewee.CharField(default="starttls")
     smtp_username = peewee.CharField(default="")
     smtp_password = peewee.CharField(default="")
+    # The automatic acknowledgement of a new ticket; a template with {{ reference }},
+    # {{ subject }}, {{ name }} and {{ response_time }}.
+    ack_enabled = peewee.BooleanField(default=True)
+    ack_template = peewee.TextField(default="")
+    response_time = peewee.CharField(default="within one working day")
     created_at = DateTimeField(default=utcnow)

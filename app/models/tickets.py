@@ -24,6 +24,9 @@ class Ticket(BaseModel):
     last_activity_at = DateTimeField(default=utcnow)
     waiting_since = DateTimeField(null=True)  # oldest customer message not yet answered
     resolved_at = DateTimeField(null=True)
+    # The earlier ticket this one follows up (an answer to a ticket closed long ago). A plain
+    # id: SQLite cannot add a column with a foreign key to a table that has rows.
+    linked_ticket_id = peewee.IntegerField(null=True)
 
     class Meta:
         indexes = (
@@ -59,6 +62,11 @@ class Message(BaseModel):
     # What the channel calls this item (form submission id, IMAP mailbox+UIDVALIDITY+UID, ...):
     # unique, so that receiving the same thing twice changes nothing.
     channel_ref = peewee.CharField(null=True, unique=True)
+    # For mail: the same Message-ID with the same content is the same mail, whichever mailbox
+    # or UID it came from (one mail sent To and Cc two of our addresses is one message).
+    dedupe_key = peewee.CharField(null=True, unique=True)
+    raw_sha256 = peewee.CharField(default="")  # the original as received, in the blob store
+    notes = peewee.TextField(default="")  # what could not be read or kept, in words
     created_at = DateTimeField(default=utcnow)
 
     class Meta:

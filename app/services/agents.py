@@ -1,11 +1,11 @@
 """Agents: creating, editing, deactivating, and checking passwords."""
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from email_validator import EmailNotValidError, validate_email
 
 from app import events
 from app.services import directory
 from app.db import transaction
+from app.mail import addresses
 from app.models import Agent
 from app.models.accounts import ROLES
 
@@ -26,8 +26,8 @@ class AgentError(ValueError):
 
 def normalize_email(raw: str, field: str = "email") -> str:
     try:
-        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
+        return addresses.normalize(raw)
+    except addresses.InvalidAddress as exc:
         raise AgentError(f"That is not a valid email address: {exc}", field) from None
 
 

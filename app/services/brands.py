@@ -4,12 +4,10 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from email_validator import EmailNotValidError, validate_email
-
 from app import events
 from app.services import directory
 from app.db import transaction
-from app.mail import smtp
+from app.mail import addresses, smtp
 from app.models import Brand
 from app.models.brands import SMTP_SECURITY
 
@@ -32,9 +30,8 @@ def clean(values: dict) -> dict:
         raise BrandError("Please give the brand a name.", "name")
     cleaned["name"] = name[:200]
     try:
-        cleaned["address"] = validate_email((values.get("address") or "").strip(),
-                                            check_deliverability=False).normalized
-    except EmailNotValidError as exc:
+        cleaned["address"] = addresses.normalize(values.get("address") or "")
+    except addresses.InvalidAddress as exc:
         raise BrandError(f"The support address is not valid: {exc}", "address") from None
     cleaned["signature"] = (values.get("signature") or "").strip()[:2000]
     cleaned["smtp_host"] = (values.get("smtp_host") or "").strip()
@@ -103,8 +100,8 @@ def smtp_server_of(brand: Brand) -> smtp.SmtpServer:
 def send_test_email(brand: Brand, to_address: str, timeout: float = 20.0) -> None:
     """Send a short test mail through the brand's server; raises smtp.SendError in words."""
     try:
-        to = validate_email(to_address.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
+        to = addresses.normalize(to_address)
+    except addresses.InvalidAddress as exc:
         raise smtp.SendError(f"The test address is not valid: {exc}", permanent=True) from None
     mail = EmailMessage()
     user, _, domain = brand.address.partition("@")

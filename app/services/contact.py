@@ -3,9 +3,8 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from email_validator import EmailNotValidError, validate_email
-
 from app.intake import Incoming, IntakeResult, one_line, receive
+from app.mail import addresses
 from app.models import Brand
 
 LIMITS = {"name": 200, "email": 254, "subject": 200}
@@ -56,9 +55,8 @@ def validate(submission: ContactSubmission, max_message_chars: int) -> dict:
         errors.setdefault("email", "Please give your email address, so that we can answer.")
     elif "email" not in errors:
         try:
-            submission.email = validate_email(submission.email.strip(),
-                                              check_deliverability=False).normalized
-        except EmailNotValidError as exc:
+            submission.email = addresses.normalize(submission.email, internal_ok=False)
+        except addresses.InvalidAddress as exc:
             errors["email"] = f"This email address does not look right: {exc}"
     if not submission.message.strip():
         errors["message"] = "Please write your message."
