@@ -17,9 +17,10 @@ from app import db
 from app.config import Settings, ensure_secret_key
 from app.events import Broadcaster
 from app.live import QueueFeed
-from app.routes import auth, contact, queue, tickets
+from app.routes import attachments, auth, contact, queue, tickets
 from app.routes.admin import agents as admin_agents
 from app.routes.admin import brands as admin_brands
+from app.routes.admin import mailboxes as admin_mailboxes
 from app.security import RateLimits, SecurityHeadersMiddleware
 from app.templating import render as render_template
 from app.web import templates
@@ -94,7 +95,7 @@ def create_app(settings: Settings) -> Starlette:
     ]
     routes = [
         *auth.routes, *queue.routes, *tickets.routes, *contact.routes,
-        *admin_agents.routes, *admin_brands.routes,
+        *admin_agents.routes, *admin_brands.routes, *admin_mailboxes.routes, *attachments.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,

@@ -1,23 +1,32 @@
 """A ticket's page and what agents do on it: status, assignment, replies, notes, retries."""
+import re
+
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
+from app.mail import display
 from app.models import Message
+from app.security import CONTENT_SECURITY_POLICY
 from app.services import directory, history, tickets
 from app.web import login_required, render, see_other
 
 STATUS_CHOICES = tickets.SETTABLE_STATUSES
+# The page showing one mail's remote images: the same policy, with images from anywhere. The
+# security middleware keeps a policy the response already has.
+REMOTE_IMAGES_CSP = re.sub(r"img-src ([^;]*)", r"img-src \1 https: http:", CONTENT_SECURITY_POLICY)
 
 
-def ticket_context(ticket_id: int, **extra) -> dict:
+def ticket_context(ticket_id: int, show_images_of: int | None = None, **extra) -> dict:
     try:
         ticket = tickets.get_ticket(ticket_id)
     except tickets.TicketError as exc:
         raise HTTPException(404, str(exc)) from None
     agents = directory.active_agents()
+    messages = tickets.conversation(ticket)
     return {
         "ticket": ticket,
-        "messages": tickets.conversation(ticket),
+        "messages": messages,
+        "views": display.message_views(messages, show_images_of),
         "history": history.history(ticket.id),
         "agents": agents,
         "statuses": STATUS_CHOICES,
@@ -45,7 +54,14 @@ def _ticket_id(request) -> int:
 
 @login_required
 async def ticket_page(request):
-    return _show(request, _ticket_id(request))
+    """The ticket; with ?images=MESSAGE_ID, that mail's remote images are loaded too."""
+    raw = request.query_params.get("images", "")
+    shown = int(raw) if raw.isdigit() else None
+    context = ticket_context(_ticket_id(request), show_images_of=shown)
+    view = context["views"].get(shown)
+    headers = {"Content-Security-Policy": REMOTE_IMAGES_CSP} if view and view.images_shown else None
+    return render(request, "pages/ticket.html", context, fragment="partials/_ticket.html",
+                  headers=headers)
 
 
 @login_required
@@ -106,7 +122,9 @@ async def message_fragment(request):
                                   & (Message.ticket == _ticket_id(request)))
     if message is None:
         raise HTTPException(404, "There is no such message.")
-    return render(request, "partials/_message.html", {"message": message, "ticket": message.ticket})
+    return render(request, "partials/_message.html",
+                  {"message": message, "ticket": message.ticket,
+                   "views": display.message_views([message])})
 
 
 routes = [
