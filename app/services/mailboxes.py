@@ -186,6 +186,31 @@ def _fetch(mailbox: Mailbox, settings, limit: int | None) -> imap.FetchReport:
     return report
 
 
+def retry_skipped(skipped_id: int, settings) -> str:
+    """Fetch one listed mail again (after a fix, or a larger size limit) and store it; returns
+    what happened, in words. The listing goes once the mail is stored."""
+    skipped = SkippedMail.get_or_none(SkippedMail.id == skipped_id)
+    if skipped is None:
+        raise MailboxError("That mail is no longer listed.")
+    mailbox = skipped.mailbox
+    client = imap.connect(mailbox, settings.imap_timeout)
+    try:
+        if imap.uidvalidity(client, mailbox.folder) != skipped.uidvalidity:
+            raise MailboxError("The mailbox was renumbered since (UIDVALIDITY changed): the mail "
+                               "can no longer be found by its number.")
+        raw = client.fetch([skipped.uid], ["BODY.PEEK[]"]).get(skipped.uid, {}).get(b"BODY[]")
+        if raw is None:
+            raise MailboxError("The mail is no longer on the server.")
+        receive_mail(bytes(raw), mailbox, _channel_ref(mailbox, skipped.uidvalidity, skipped.uid),
+                     settings)
+        if mailbox.mark_seen:
+            client.add_flags([skipped.uid], [imap.SEEN])
+    finally:
+        imap.logout(client)
+    skipped.delete_instance()
+    return f"The mail from {skipped.sender or 'an unknown sender'} is stored now."
+
+
 def _record_error(mailbox: Mailbox, reason: str) -> None:
     log.warning("mailbox %s: %s", mailbox.name, reason)
     (Mailbox.update(last_error=reason, error_since=mailbox.error_since or utcnow())

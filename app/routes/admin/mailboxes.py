@@ -119,6 +119,21 @@ async def fetch_now(request):
                  status_code=200 if result["ok"] else 502)
 
 
+@admin_required
+async def retry_skipped(request):
+    mailbox = _mailbox(request)
+    form = await request.form()
+    raw = form.get("skipped", "")
+    try:
+        text = await run_in_threadpool(mailboxes.retry_skipped, int(raw) if raw.isdigit() else 0,
+                                       request.app.state.settings)
+        result = {"ok": True, "text": text}
+    except (mailboxes.MailboxError, ImapError) as exc:
+        result = {"ok": False, "text": str(exc)}
+    return _form(request, mailbox, _values(mailbox), result=result,
+                 status_code=200 if result["ok"] else 502)
+
+
 routes = [
     Route("/admin/mailboxes", mailbox_list, methods=["GET"]),
     Route("/admin/mailboxes", create, methods=["POST"]),
@@ -127,4 +142,5 @@ routes = [
     Route("/admin/mailboxes/{name}", update, methods=["POST"]),
     Route("/admin/mailboxes/{name}/test", test_connection, methods=["POST"]),
     Route("/admin/mailboxes/{name}/fetch", fetch_now, methods=["POST"]),
+    Route("/admin/mailboxes/{name}/retry", retry_skipped, methods=["POST"]),
 ]
