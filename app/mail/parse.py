@@ -97,12 +97,14 @@ class ParsedMail:
 
 # --- entry points ------------------------------------------------------------------------------
 
-def parse(raw: bytes) -> ParsedMail:
-    """Read a whole raw mail (RFC 5322 bytes). Never raises."""
+def parse(raw: bytes, split_quotes: bool = True) -> ParsedMail:
+    """Read a whole raw mail (RFC 5322 bytes). Never raises. split_quotes=False leaves
+    new_text and quoted_text empty: finding the quote costs more than all the rest, and the
+    ticket page splits what it shows anyway."""
     raw = _as_bytes(raw)
     mail = ParsedMail(content_hash=hashlib.sha256(raw).hexdigest())
     try:
-        _Reader(mail, depth=0).read_bytes(raw)
+        _Reader(mail, depth=0, split_quotes=split_quotes).read_bytes(raw)
     except Exception as exc:  # the last guard: each step below already guards itself
         log.exception("mail could not be parsed")
         mail.problems.append(f"The mail could not be read completely ({_why(exc)}).")
@@ -484,9 +486,10 @@ class _Body:
 class _Reader:
     """Fills one ParsedMail from one message; one instance per message (forwards get their own)."""
 
-    def __init__(self, mail: ParsedMail, depth: int):
+    def __init__(self, mail: ParsedMail, depth: int, split_quotes: bool = True):
         self.mail = mail
         self.depth = depth
+        self.split_quotes = split_quotes
         self.parts = 0
         self.charset_hint: str | None = None
         self.delivery_status = False
@@ -880,10 +883,10 @@ class _Reader:
         if ctype in ("message/rfc822", "message/global") and inner is not None:
             forwarded = ParsedMail(content_hash=hashlib.sha256(data).hexdigest())
             if self.depth < MAX_FORWARD_DEPTH:
-                reader = _Reader(forwarded, self.depth + 1)
+                reader = _Reader(forwarded, self.depth + 1, self.split_quotes)
                 reader.read_message(inner)
             else:
-                reader = _Reader(forwarded, self.depth + 1)
+                reader = _Reader(forwarded, self.depth + 1, self.split_quotes)
                 reader.read_headers(inner)
                 forwarded.problems.append("Forwarded too many times over to be read further.")
             self.mail.forwarded.append(forwarded)
@@ -979,7 +982,9 @@ class _Reader:
         with self.step("the bounce"):
             self._finish_bounce(msg)
         with self.step("the quoted earlier mail"):
-            if _FORWARD_SUBJECT.match(mail.subject) or mail.is_bounce:
+            if not self.split_quotes:
+                pass
+            elif _FORWARD_SUBJECT.match(mail.subject) or mail.is_bounce:
                 mail.new_text = mail.text  # a forward or a bounce: the quoted part is the content
             else:
                 mail.new_text, mail.quoted_text = split_reply(mail.text)

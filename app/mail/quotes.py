@@ -11,7 +11,7 @@ from mailparser_reply.parser import EmailMessage
 # (its start and its end are kept, which is where a header's words are). The probe has the same
 # lines as the text, so the line where the library splits is the line where we split the text.
 # A header beyond the probe is not found, and then the whole text counts as new: nothing is lost.
-PROBE_CHARS = 16_000
+PROBE_CHARS = 4_000
 PROBE_LINE = 160
 _HEAD, _TAIL = 120, 40
 

@@ -88,7 +88,7 @@ def _attachments(mail: ParsedMail, settings) -> tuple[list[dict], list[str]]:
 
 def receive_mail(raw: bytes, mailbox: Mailbox, channel_ref: str, settings) -> IntakeResult | Ticket:
     """Store one mail exactly once (its channel reference and dedupe key are unique)."""
-    mail = parse(raw)
+    mail = parse(raw, split_quotes=False)  # the ticket page shows the quote folded
     raw_sha256 = blobs.store(settings.data_dir, raw)
     bounced = _bounced_message(mail)
     if bounced is not None:
