@@ -54,6 +54,7 @@ def _email_channel(db):
     _add_columns(db, "ticket", [Ticket.linked_ticket_id])
     _add_columns(db, "brand", [Brand.ack_enabled, Brand.ack_template, Brand.response_time])
     db.create_tables([Mailbox, SkippedMail, Attachment])
+    Message._schema.create_indexes(safe=True)
 
 
 # Append only: each entry runs once, in order, at start-up.

@@ -70,7 +70,8 @@ class Message(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("ticket", "id"), False), (("state", "next_attempt_at"), False))
+        indexes = ((("ticket", "id"), False), (("state", "next_attempt_at"), False),
+                   (("to_address", "created_at"), False))  # acknowledgements sent lately
 
 
 class TicketTally(BaseModel):
