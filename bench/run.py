@@ -1,7 +1,7 @@
-"""`make bench`: runs the three benchmarks, prints every figure beside its goal and writes them to
+"""`make bench`: runs the four benchmarks, prints every figure beside its goal and writes them to
 bench/results.json (one flat object, figure name -> number).
 
-    .venv/bin/python -m bench.run [--only queue,form,sse]
+    .venv/bin/python -m bench.run [--only queue,form,sse,email]
 """
 import argparse
 import json
@@ -10,6 +10,7 @@ import platform
 import signal
 import time
 
+from bench import email as email_channel
 from bench import form, queue_page, sse
 from bench.common import BENCH, VAR, log, raise_nofile
 
@@ -39,6 +40,15 @@ def _goals(r: dict) -> dict:
         goals["sse_rss_kib_per_client"] = ("<= 64 KiB", r["sse_rss_kib_per_client"] <= 64)
     if "sse_missed" in r:
         goals["sse_missed"] = ("= 0", r["sse_missed"] == 0)
+    if "email_ingest_per_s" in r:
+        goals["email_ingest_per_s"] = (">= 200/s", r["email_ingest_per_s"] >= 200)
+    for name in ("email_lost", "email_duplicated", "email_misthreaded", "email_to_screen_missed"):
+        if name in r:
+            goals[name] = ("= 0", r[name] == 0)
+    if "email_to_screen_p50_ms" in r:
+        goals["email_to_screen_p50_ms"] = ("< 500 ms", r["email_to_screen_p50_ms"] < 500)
+    if "email_to_screen_p99_ms" in r:
+        goals["email_to_screen_p99_ms"] = ("< 1500 ms", r["email_to_screen_p99_ms"] < 1500)
     return goals
 
 
@@ -48,11 +58,12 @@ def _timeout(signum, frame):
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run")
-    parser.add_argument("--only", default="queue,form,sse",
-                        help="comma-separated: queue, form, sse (default: all three)")
+    parser.add_argument("--only", default="queue,form,sse,email",
+                        help="comma-separated: queue, form, sse, email (default: all four)")
     args = parser.parse_args()
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-    steps = {"queue": queue_page.run, "form": form.run, "sse": sse.run}
+    steps = {"queue": queue_page.run, "form": form.run, "sse": sse.run,
+             "email": email_channel.run}
     unknown = set(wanted) - set(steps)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")

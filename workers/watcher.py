@@ -9,7 +9,10 @@ from app.models import Mailbox
 from app.services import mailboxes
 
 log = logging.getLogger(__name__)
-IDLE_SECONDS = 60 * 10  # servers drop IDLE after 30 minutes; renew well before
+# IDLE is renewed, and the mailbox checked, this often. Short on purpose: a new-mail notice
+# that comes in the same packet as the server's "+ idling" stays in imaplib's read buffer,
+# where idle_check (which waits on the socket) does not see it until more data comes.
+IDLE_SECONDS = 25
 RETRY_SECONDS = (1, 2, 5, 10, 30, 60)
 
 
