@@ -47,8 +47,13 @@ class MailboxWatcher(threading.Thread):
                 started = time.monotonic()
                 try:
                     while not self.stop_event.is_set() and time.monotonic() - started < IDLE_SECONDS:
+                        asked = time.monotonic()
                         responses = client.idle_check(timeout=1)
                         if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                            break
+                        if not responses and time.monotonic() - asked < 0.5:
+                            # idle_check returns at once with nothing when the server has gone
+                            # (it swallows the EOF): leave, and idle_done() raises to reconnect.
                             break
                 finally:
                     client.idle_done()

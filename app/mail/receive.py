@@ -8,7 +8,7 @@ from app.db import transaction
 from app.intake import Incoming, IntakeResult, receive
 from app.mail import autoreply, threading
 from app.mail.parse import ParsedMail, parse
-from app.models import Brand, Mailbox, Message, Ticket, utcnow
+from app.models import Agent, Brand, Mailbox, Message, Ticket, utcnow
 from app.services import blobs
 
 BODY_SEPARATORS = (b"\r\n\r\n", b"\n\n")
@@ -31,7 +31,9 @@ def dedupe_key(raw: bytes, mail: ParsedMail) -> str:
 
 
 def own_addresses() -> set:
+    """Brands', mailboxes' and agents' addresses: none of them gets an acknowledgement."""
     addresses = {b.address.lower() for b in Brand.select(Brand.address)}
+    addresses.update(a.email.lower() for a in Agent.select(Agent.email))
     for mailbox in Mailbox.select(Mailbox.addresses, Mailbox.username):
         addresses.update(mailbox.address_list)
         if "@" in mailbox.username:
@@ -52,17 +54,19 @@ def _bounced_message(mail: ParsedMail) -> Message | None:
                                    & (Message.direction == "outgoing")).first())
 
 
-def _record_bounce(bounced: Message, mail: ParsedMail, channel_ref: str, raw_sha256: str):
+def _record_bounce(bounced: Message, mail: ParsedMail, channel_ref: str, raw_sha256: str,
+                   key: str):
     """A bounce for mail we sent: that message failed, and the bounce joins its ticket."""
     reason = mail.bounce_reason or "the receiving server refused the mail"
     with transaction():
-        if Message.select().where(Message.channel_ref == channel_ref).exists():
+        if Message.select().where((Message.channel_ref == channel_ref)
+                                  | (Message.dedupe_key == key)).exists():
             return bounced.ticket
         Message.update(state="failed", error=f"Bounced: {reason}", next_attempt_at=None) \
             .where(Message.id == bounced.id).execute()
         Message.create(ticket=bounced.ticket_id, direction="note", state="note",
                        body_text=f"Delivery failed for the mail to {bounced.to_address}: {reason}",
-                       channel_ref=channel_ref, raw_sha256=raw_sha256,
+                       channel_ref=channel_ref, dedupe_key=key, raw_sha256=raw_sha256,
                        message_id=mail.message_id)
         events.record("message.bounced", ticket=bounced.ticket_id, message_id=bounced.id,
                       reason=reason)
@@ -89,10 +93,17 @@ def _attachments(mail: ParsedMail, settings) -> tuple[list[dict], list[str]]:
 def receive_mail(raw: bytes, mailbox: Mailbox, channel_ref: str, settings) -> IntakeResult | Ticket:
     """Store one mail exactly once (its channel reference and dedupe key are unique)."""
     mail = parse(raw, split_quotes=False)  # the ticket page shows the quote folded
+    if mail.message_id:
+        # A copy of mail we sent (a Bcc, an alias forwarding back) is no customer's message.
+        sent = Message.get_or_none((Message.message_id == mail.message_id)
+                                   & (Message.direction == "outgoing"))
+        if sent is not None:
+            return IntakeResult(ticket=sent.ticket, message=sent, created=False, duplicate=True)
     raw_sha256 = blobs.store(settings.data_dir, raw)
+    key = dedupe_key(raw, mail)
     bounced = _bounced_message(mail)
     if bounced is not None:
-        return _record_bounce(bounced, mail, channel_ref, raw_sha256)
+        return _record_bounce(bounced, mail, channel_ref, raw_sha256, key)
 
     ticket = threading.find_ticket(mail, settings.secret_key)
     linked_ticket_id = None
@@ -110,7 +121,7 @@ def receive_mail(raw: bytes, mailbox: Mailbox, channel_ref: str, settings) -> In
         channel="email", brand=brand, sender_email=mail.from_address, sender_name=mail.from_name,
         subject=mail.subject, text=text, html=mail.html, channel_ref=channel_ref,
         message_id=mail.message_id, ticket_id=ticket.id if ticket else None,
-        acknowledge=acknowledge, dedupe_key=dedupe_key(raw, mail), raw_sha256=raw_sha256,
+        acknowledge=acknowledge, dedupe_key=key, raw_sha256=raw_sha256,
         attachments=attachments, notes="\n".join([*mail.problems, *notes]),
         linked_ticket_id=linked_ticket_id,
     ), settings.secret_key)

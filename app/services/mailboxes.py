@@ -147,7 +147,11 @@ def _fetch(mailbox: Mailbox, settings, limit: int | None) -> imap.FetchReport:
             if mailbox.uidvalidity is not None:
                 log.warning("mailbox %s: UIDVALIDITY changed from %s to %s", mailbox.name,
                             mailbox.uidvalidity, validity)
-            Mailbox.update(uidvalidity=validity, last_uid=0).where(Mailbox.id == mailbox.id).execute()
+            with transaction():
+                Mailbox.update(uidvalidity=validity, last_uid=0).where(Mailbox.id == mailbox.id).execute()
+                # Listed mail is listed again under its new number when the folder is re-read.
+                SkippedMail.delete().where((SkippedMail.mailbox == mailbox.id)
+                                           & (SkippedMail.uidvalidity != validity)).execute()
             mailbox.uidvalidity, mailbox.last_uid = validity, 0
 
         def already_stored(uid):
