@@ -98,9 +98,9 @@ def cmd_demo(args) -> None:
 
 
 def _brand_values(args, existing=None) -> dict:
-    values = {name: getattr(existing, name) for name in
-              ("name", "address", "signature", "smtp_host", "smtp_port", "smtp_security",
-               "smtp_username")} if existing else {}
+    from app.services.brands import FIELDS
+
+    values = {name: getattr(existing, name) for name in FIELDS} if existing else {}
     for name in ("name", "address", "signature", "smtp_host", "smtp_port", "smtp_security",
                  "smtp_username"):
         value = getattr(args, name, None)

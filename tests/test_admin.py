@@ -1,5 +1,5 @@
 """Admin pages: agents and brands, and the test email that explains SMTP failures in words."""
-from app.models import Agent, Brand
+from app.models import Agent, Brand, Message
 from tests.helpers import free_port, login, post_form
 
 BRAND_FORM = {"slug": "books", "name": "Bright Books", "address": "hello@books.example",
@@ -96,3 +96,36 @@ def test_test_email_says_when_tls_fails(admin_client, smtp_server):
 def test_test_email_says_when_starttls_is_not_offered(admin_client, smtp_server):
     response = _test_email(admin_client, smtp_port=str(smtp_server.port), smtp_security="starttls")
     assert response.status_code == 502 and "does not support" in response.text
+
+
+def test_admin_edits_the_acknowledgement_and_it_is_what_customers_get(admin_client, smtp_server, client):
+    post_form(admin_client, "/admin/brands", {**BRAND_FORM, "smtp_port": str(smtp_server.port),
+                                              "ack_enabled": "on"}, page="/admin/brands/new")
+    response = post_form(admin_client, "/admin/brands/books", {
+        **BRAND_FORM, "smtp_port": str(smtp_server.port), "ack_enabled": "on",
+        "response_time": "within two hours",
+        "ack_template": "Dear {{ name }}, ticket {{ reference }} is noted; we answer {{ response_time }}."},
+        page="/admin/brands/books", follow_redirects=False)
+    assert response.status_code == 303
+    post_form(client, "/contact/books", {"name": "Maria", "email": "maria@example.org",
+                                         "subject": "Hi", "message": "Hello"})
+    mail = smtp_server.wait_for(1)[0]
+    text = mail.get_body(("plain",)).get_content()
+    assert "Dear Maria, ticket #1 is noted; we answer within two hours." in text
+
+
+def test_broken_acknowledgement_template_is_refused_with_input_kept(admin_client):
+    post_form(admin_client, "/admin/brands", BRAND_FORM, page="/admin/brands/new")
+    response = post_form(admin_client, "/admin/brands/books", {**BRAND_FORM, "ack_template": "Hi {{ name"},
+                         page="/admin/brands/books")
+    assert response.status_code == 400 and "acknowledgement template has an error" in response.text
+    assert "Hi {{ name" in response.text
+
+
+def test_unticking_the_acknowledgement_stops_it(admin_client, smtp_server, client):
+    post_form(admin_client, "/admin/brands", {**BRAND_FORM, "smtp_port": str(smtp_server.port)},
+              page="/admin/brands/new")
+    assert Brand.get(Brand.slug == "books").ack_enabled is False  # the box was not ticked
+    post_form(client, "/contact/books", {"name": "Maria", "email": "maria@example.org",
+                                         "subject": "Hi", "message": "Hello"})
+    assert Message.select().where(Message.is_auto == True).count() == 0  # noqa: E712

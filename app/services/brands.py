@@ -4,6 +4,9 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import make_msgid
 
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
 from app import events
 from app.services import directory
 from app.db import transaction
@@ -13,7 +16,7 @@ from app.models.brands import SMTP_SECURITY
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 FIELDS = ("name", "address", "signature", "smtp_host", "smtp_port", "smtp_security",
-          "smtp_username")
+          "smtp_username", "ack_enabled", "ack_template", "response_time")
 
 
 class BrandError(ValueError):
@@ -46,6 +49,14 @@ def clean(values: dict) -> dict:
         raise BrandError("The SMTP security is none, starttls or ssl.", "smtp_security")
     cleaned["smtp_security"] = security
     cleaned["smtp_username"] = (values.get("smtp_username") or "").strip()
+    cleaned["ack_enabled"] = bool(values.get("ack_enabled", True))
+    cleaned["ack_template"] = (values.get("ack_template") or "").strip()[:5000]
+    try:
+        SandboxedEnvironment().parse(cleaned["ack_template"])
+    except TemplateSyntaxError as exc:
+        raise BrandError(f"The acknowledgement template has an error on line {exc.lineno}: "
+                         f"{exc.message}", "ack_template") from None
+    cleaned["response_time"] = (values.get("response_time") or "within one working day").strip()[:200]
     return cleaned
 
 

@@ -72,5 +72,5 @@ def submit(brand: Brand, submission: ContactSubmission, secret_key: str) -> Inta
     return receive(Incoming(
         channel="form", brand=brand, sender_email=submission.email,
         sender_name=one_line(submission.name, 200), subject=subject, text=text,
-        channel_ref=f"form:{submission.submission_id}", acknowledge=True,
+        channel_ref=f"form:{submission.submission_id}", acknowledge=brand.ack_enabled,
     ), secret_key)

@@ -37,6 +37,7 @@ async def new_brand_page(request):
 async def create(request):
     form = await request.form()
     values = {k: form.get(k, "") for k in FORM_FIELDS}
+    values["ack_enabled"] = form.get("ack_enabled") == "on"
     try:
         brand = brands.create_brand(values["slug"], values, form.get("smtp_password", ""),
                                     by=request.scope["agent"])
@@ -57,6 +58,7 @@ async def update(request):
     form = await request.form()
     values = {k: form.get(k, "") for k in FORM_FIELDS}
     values["slug"] = brand.slug
+    values["ack_enabled"] = form.get("ack_enabled") == "on"
     # An empty password field keeps the stored password; it is never sent back to the browser.
     password = form.get("smtp_password") or None
     if form.get("clear_smtp_password") == "on":
