@@ -34,6 +34,7 @@ class Incoming:
     fields: dict = field(default_factory=dict)
     ticket_id: int | None = None  # set by a channel that already knows the ticket (threading)
     acknowledge: bool = False  # send the customer a confirmation of a new ticket
+    reopens: bool = True  # False for automatic mail (out of office): it joins, does not reopen
     # Mail: what makes the same mail the same whichever mailbox or UID brought it, the
     # original in the blob store, its files (app.models.Attachment fields), what could not
     # be read, and the closed ticket a new one follows up.
@@ -111,7 +112,7 @@ def _store(incoming: Incoming, secret_key: str) -> tuple[IntakeResult, Outbox]:
                                  brand=incoming.brand.slug, customer=customer.display_name)]
     else:
         new_events = []
-        if ticket.status in REOPENED_BY_CUSTOMER:
+        if incoming.reopens and ticket.status in REOPENED_BY_CUSTOMER:
             apply_status(ticket, "open", None, reason="the customer wrote again")
         ticket.waiting_since = ticket.waiting_since or now
         ticket.last_activity_at = now

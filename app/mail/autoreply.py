@@ -4,6 +4,12 @@ ourselves, or a sender who got one a short while ago. Two helpdesks must not loo
 MACHINE_SENDERS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "do-not-reply")
 
 
+def is_automatic(mail) -> bool:
+    """Sent by a machine on someone's behalf (an out-of-office reply, a notification)."""
+    auto_submitted = mail.auto_submitted.strip().lower().split(";")[0].strip()
+    return bool(auto_submitted and auto_submitted != "no") or mail.x_autoreply
+
+
 def refusal(mail, own_addresses: set, recently_acknowledged: bool) -> str:
     """Why no acknowledgement may answer this mail, in words; "" when one may."""
     auto_submitted = mail.auto_submitted.strip().lower()

@@ -123,5 +123,5 @@ def receive_mail(raw: bytes, mailbox: Mailbox, channel_ref: str, settings) -> In
         message_id=mail.message_id, ticket_id=ticket.id if ticket else None,
         acknowledge=acknowledge, dedupe_key=key, raw_sha256=raw_sha256,
         attachments=attachments, notes="\n".join([*mail.problems, *notes]),
-        linked_ticket_id=linked_ticket_id,
+        linked_ticket_id=linked_ticket_id, reopens=not autoreply.is_automatic(mail),
     ), settings.secret_key)

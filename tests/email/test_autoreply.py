@@ -179,3 +179,20 @@ def test_customers_out_of_office_reply_to_our_answer_gets_no_acknowledgement(
     assert len(acknowledgements()) == 1  # the one for the first mail
     assert_only_the_control_is_acknowledged(mailbox, dovecot, settings, smtp_server,
                                             (CUSTOMER,) * mails_before)
+
+
+def test_out_of_office_reply_joins_a_resolved_ticket_without_reopening_it(
+        replied, mailbox, dovecot, settings, smtp_server, agent):
+    from app.models import Ticket
+    from app.services import tickets
+
+    ticket, _, sent = replied
+    tickets.change_status(ticket.id, "resolved", agent)
+    append(dovecot, build_mail(subject=f"Automatic reply: {sent['Subject']}",
+                               body="I am away until Monday.",
+                               headers={"Auto-Submitted": "auto-replied"}))
+
+    fetch(mailbox, settings, ack_quiet_hours=0)
+
+    assert incoming()[-1].ticket_id == ticket.id
+    assert Ticket.get_by_id(ticket.id).status == "resolved"
