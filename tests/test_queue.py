@@ -180,3 +180,12 @@ def test_reconnecting_stream_catches_up_from_last_event_id(live_server, brand, a
     assert not any(f'id="ticket-{seen.id}"' in d and i <= last_id for i, d in again.events)
     assert all(i > last_id for i, _ in again.events)
     again.close()
+
+
+def test_stream_of_a_page_read_on_an_empty_log_gets_what_came_before_it_connected(live_server, brand, agent):
+    client = _live_login(live_server, agent)
+    ticket = make_ticket(brand, subject="Arrived between page and stream")  # the page said after=0
+    stream = StreamReader(f"{live_server.url}/events/queue?after=0", client.cookies)
+    wait_until(lambda: any(f'id="ticket-{ticket.id}"' in d for _, d in stream.events), 5,
+               message="the ticket created before the stream connected never arrived")
+    stream.close()

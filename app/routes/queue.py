@@ -38,9 +38,10 @@ async def queue_page(request):
     return render(request, "pages/queue.html", context, fragment="partials/_queue.html")
 
 
-def _resume_point(request) -> int:
+def _resume_point(request) -> int | None:
+    """The last event the page has seen; None when it did not say (0 is an empty log)."""
     raw = request.headers.get("last-event-id") or request.query_params.get("after", "")
-    return int(raw) if raw.isdigit() else 0
+    return int(raw) if raw.isdigit() else None
 
 
 async def queue_stream(request):
@@ -53,7 +54,7 @@ async def queue_stream(request):
     resume_from = _resume_point(request)
     # Subscribed first, then the log read up to where the broadcaster is: no gap, no overlap.
     broadcaster.subscribe(stream)
-    missed = events.events_after(resume_from, CATCH_UP_LIMIT + 1) if resume_from else []
+    missed = events.events_after(resume_from, CATCH_UP_LIMIT + 1) if resume_from is not None else []
     missed = [e for e in missed if e.id <= broadcaster.last_id]
 
     async def frames():
