@@ -73,6 +73,8 @@ def create_mailbox(name: str, values: dict, password: str, by=None) -> Mailbox:
     if not _NAME.match(name):
         raise MailboxError("The name uses letters, digits, dots, dashes and @, like support-acme.",
                            "name")
+    if name.lower() == "new":  # /admin/mailboxes/new is the page for a new mailbox
+        raise MailboxError("Choose another name: new is taken.", "name")
     cleaned = clean(values)
     with transaction():
         if Mailbox.select().where(Mailbox.name == name).exists():

@@ -56,8 +56,6 @@ async def new_mailbox_page(request):
 async def create(request):
     form = await request.form()
     values = _form_values(form)
-    if values["name"].strip().lower() == "new":  # /admin/mailboxes/new is the form for new ones
-        return _form(request, None, values, "Choose another name: new is taken.", "name", 400)
     try:
         mailbox = mailboxes.create_mailbox(values["name"], values, form.get("password", ""),
                                            by=request.scope["agent"])
@@ -86,20 +84,23 @@ async def update(request):
     return see_other(f"/admin/mailboxes/{mailbox.name}")
 
 
-@admin_required
-async def test_connection(request):
+async def _run_action(request, work, *args):
+    """Run a mailbox action (it waits on the mail server) in the thread pool and show the
+    mailbox page with its outcome in words."""
     mailbox = _mailbox(request)
     try:
-        text = await run_in_threadpool(mailboxes.test_connection, mailbox,
-                                       request.app.state.settings.imap_timeout)
-        result = {"ok": True, "text": text}
-    except ImapError as exc:
+        result = {"ok": True, "text": await run_in_threadpool(work, mailbox, *args)}
+    except (mailboxes.MailboxError, ImapError) as exc:
         result = {"ok": False, "text": str(exc)}
+    mailbox = _mailbox(request)  # the action may have changed its state
     return _form(request, mailbox, _values(mailbox), result=result,
                  status_code=200 if result["ok"] else 502)
 
 
-def _fetch_text(report) -> str:
+def _fetch(mailbox, settings) -> str:
+    report = mailboxes.fetch(mailbox.id, settings)
+    if report.error:
+        raise ImapError(report.error)
     details = [f"{report.duplicates} already stored"]
     if report.skipped:
         details.append(f"{report.skipped} over the size limit, left on the server")
@@ -109,29 +110,26 @@ def _fetch_text(report) -> str:
     return f"Fetched {report.fetched} new {mails} ({', '.join(details)})."
 
 
+def _retry(mailbox, skipped_id: int, settings) -> str:
+    return mailboxes.retry_skipped(skipped_id, settings)
+
+
+@admin_required
+async def test_connection(request):
+    return await _run_action(request, mailboxes.test_connection,
+                             request.app.state.settings.imap_timeout)
+
+
 @admin_required
 async def fetch_now(request):
-    mailbox = _mailbox(request)
-    report = await run_in_threadpool(mailboxes.fetch, mailbox.id, request.app.state.settings)
-    result = {"ok": not report.error, "text": report.error or _fetch_text(report)}
-    mailbox = _mailbox(request)  # the check changed its state
-    return _form(request, mailbox, _values(mailbox), result=result,
-                 status_code=200 if result["ok"] else 502)
+    return await _run_action(request, _fetch, request.app.state.settings)
 
 
 @admin_required
 async def retry_skipped(request):
-    mailbox = _mailbox(request)
-    form = await request.form()
-    raw = form.get("skipped", "")
-    try:
-        text = await run_in_threadpool(mailboxes.retry_skipped, int(raw) if raw.isdigit() else 0,
-                                       request.app.state.settings)
-        result = {"ok": True, "text": text}
-    except (mailboxes.MailboxError, ImapError) as exc:
-        result = {"ok": False, "text": str(exc)}
-    return _form(request, mailbox, _values(mailbox), result=result,
-                 status_code=200 if result["ok"] else 502)
+    raw = (await request.form()).get("skipped", "")
+    return await _run_action(request, _retry, int(raw) if raw.isdigit() else 0,
+                             request.app.state.settings)
 
 
 routes = [
