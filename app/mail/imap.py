@@ -15,6 +15,9 @@ log = logging.getLogger(__name__)
 SEEN = b"\\Seen"
 HEADER_FIELDS = "BODY.PEEK[HEADER.FIELDS (FROM SUBJECT MESSAGE-ID)]"
 BATCH = 50
+# Bodies come several to a FETCH, up to this many bytes together: one round trip per mail
+# cost more than storing a small mail.
+GROUP_BYTES = 4 * 1024 * 1024
 
 
 class ImapError(Exception):
@@ -95,51 +98,71 @@ def new_uids(client: IMAPClient, after_uid: int) -> list[int]:
     return sorted(uid for uid in client.search(["UID", f"{after_uid + 1}:*"]) if uid > after_uid)
 
 
-def fetch_new(client: IMAPClient, mailbox, store, already_stored, record_skipped, advance,
+def fetch_new(client: IMAPClient, mailbox, store, stored_among, record_skipped, advance,
               max_bytes: int, limit: int | None = None) -> FetchReport:
-    """Fetch what came after the mailbox's last UID. For each mail, in UID order:
-    already_stored(uid) -> bool, store(uid, raw) -> bool (True: new), record_skipped(uid, size,
-    headers), then advance(uid) once it is safely stored. Marked \\Seen only after that."""
+    """Fetch what came after the mailbox's last UID, in UID order and in batches:
+    stored_among(uids) -> the set of those already stored, store(uid, raw) -> bool (True: new),
+    record_skipped(uid, size, headers, reason), then advance(uid) once a batch is safely
+    stored. Marked \\Seen only after that; a fetch cut off halfway finds what it stored by
+    stored_among and only marks it."""
     report = FetchReport()
     uids = new_uids(client, mailbox.last_uid)[:limit]
     for start in range(0, len(uids), BATCH):
         batch = uids[start:start + BATCH]
         # Sizes and a few headers first: no download of what is stored or too big.
         heads = client.fetch(batch, ["RFC822.SIZE", HEADER_FIELDS])
+        sizes = {uid: int(heads.get(uid, {}).get(b"RFC822.SIZE", 0)) for uid in batch}
+        stored = stored_among(batch)
+        wanted = [uid for uid in batch if uid not in stored and sizes[uid] <= max_bytes]
+        bodies: dict = {}
+        handled = []  # in the database now: to be marked seen
         for uid in batch:
-            head = heads.get(uid, {})
-            size = int(head.get(b"RFC822.SIZE", 0))
-            if already_stored(uid):
+            if uid in stored:
                 report.duplicates += 1
-            elif size > max_bytes:
-                # Left on the server as it is, for a person to handle in a mail program.
-                record_skipped(uid, size, parse_headers(_header_bytes(head)),
-                               reason=f"over the size limit ({size:,} bytes)")
-                report.skipped += 1
-                advance(uid)
+                handled.append(uid)
                 continue
-            else:
-                body = client.fetch([uid], ["BODY.PEEK[]"]).get(uid, {}).get(b"BODY[]")
-                if body is None:  # deleted by someone else in the meantime
-                    advance(uid)
-                    continue
-                try:
-                    new = store(uid, bytes(body))
-                except Exception as exc:  # one mail must not block the mailbox: noted, skipped
-                    log.exception("mail %s of mailbox %s could not be stored", uid, mailbox.name)
-                    report.failed.append((uid, f"{type(exc).__name__}: {exc}"))
-                    record_skipped(uid, size, parse_headers(_header_bytes(head)),
-                                   reason=f"could not be stored: {type(exc).__name__}: {exc}")
-                    advance(uid)
-                    continue
-                if new:
-                    report.fetched += 1
-                else:
-                    report.duplicates += 1
-            if mailbox.mark_seen:
-                client.add_flags([uid], [SEEN])
-            advance(uid)
+            if sizes[uid] > max_bytes:
+                # Left on the server as it is, for a person to handle in a mail program.
+                record_skipped(uid, sizes[uid], parse_headers(_header_bytes(heads.get(uid, {}))),
+                               reason=f"over the size limit ({sizes[uid]:,} bytes)")
+                report.skipped += 1
+                continue
+            if uid not in bodies:
+                bodies = _fetch_bodies(client, _next_group(wanted, uid, sizes))
+            body = bodies.pop(uid, None)
+            if body is None:  # deleted by someone else in the meantime
+                continue
+            try:
+                new = store(uid, body)
+            except Exception as exc:  # one mail must not block the mailbox: noted, skipped
+                log.exception("mail %s of mailbox %s could not be stored", uid, mailbox.name)
+                report.failed.append((uid, f"{type(exc).__name__}: {exc}"))
+                record_skipped(uid, sizes[uid], parse_headers(_header_bytes(heads.get(uid, {}))),
+                               reason=f"could not be stored: {type(exc).__name__}: {exc}")
+                continue
+            report.fetched += new
+            report.duplicates += not new
+            handled.append(uid)
+        if mailbox.mark_seen and handled:
+            client.add_flags(handled, [SEEN])
+        advance(batch[-1])
     return report
+
+
+def _next_group(wanted: list[int], first: int, sizes: dict) -> list[int]:
+    """UIDs from `first` on whose mails together stay within GROUP_BYTES (at least one)."""
+    group, total = [], 0
+    for uid in wanted[wanted.index(first):]:
+        if group and total + sizes[uid] > GROUP_BYTES:
+            break
+        group.append(uid)
+        total += sizes[uid]
+    return group
+
+
+def _fetch_bodies(client: IMAPClient, uids: list[int]) -> dict:
+    fetched = client.fetch(uids, ["BODY.PEEK[]"])
+    return {uid: bytes(data[b"BODY[]"]) for uid, data in fetched.items() if b"BODY[]" in data}
 
 
 def _header_bytes(head: dict) -> bytes:

@@ -90,8 +90,10 @@ def _attachments(mail: ParsedMail, settings) -> tuple[list[dict], list[str]]:
     return kept, notes
 
 
-def receive_mail(raw: bytes, mailbox: Mailbox, channel_ref: str, settings) -> IntakeResult | Ticket:
-    """Store one mail exactly once (its channel reference and dedupe key are unique)."""
+def receive_mail(raw: bytes, mailbox: Mailbox, channel_ref: str, settings,
+                 own: set | None = None) -> IntakeResult | Ticket:
+    """Store one mail exactly once (its channel reference and dedupe key are unique). `own`:
+    our addresses (own_addresses()), when the caller already has them."""
     mail = parse(raw, split_quotes=False)  # the ticket page shows the quote folded
     if mail.message_id:
         # A copy of mail we sent (a Bcc, an alias forwarding back) is no customer's message.
@@ -112,7 +114,7 @@ def receive_mail(raw: bytes, mailbox: Mailbox, channel_ref: str, settings) -> In
         ticket, linked_ticket_id = None, ticket.id  # too old to reopen: a new ticket, linked
     brand = mailbox.brand
     acknowledge = ticket is None and brand.ack_enabled and not autoreply.refusal(
-        mail, own_addresses(), acknowledged_recently(mail.from_address, settings.ack_quiet_hours))
+        mail, own if own is not None else own_addresses(), acknowledged_recently(mail.from_address, settings.ack_quiet_hours))
     attachments, notes = _attachments(mail, settings)
     text = mail.text
     if mail.calendar:

@@ -10,7 +10,7 @@ from app import events
 from app.db import transaction
 from app.intake import IntakeResult
 from app.mail import imap
-from app.mail.receive import receive_mail
+from app.mail.receive import own_addresses, receive_mail
 from app.models import Brand, Mailbox, Message, SkippedMail, utcnow
 from app.models.mail import IMAP_SECURITY
 
@@ -156,14 +156,18 @@ def _fetch(mailbox: Mailbox, settings, limit: int | None) -> imap.FetchReport:
                                            & (SkippedMail.uidvalidity != validity)).execute()
             mailbox.uidvalidity, mailbox.last_uid = validity, 0
 
-        def already_stored(uid):
-            return (Message.select().where(Message.channel_ref == _channel_ref(mailbox, validity, uid)).exists()
-                    or SkippedMail.select().where((SkippedMail.mailbox == mailbox.id)
-                                                  & (SkippedMail.uidvalidity == validity)
-                                                  & (SkippedMail.uid == uid)).exists())
+        def stored_among(uids):
+            refs = {_channel_ref(mailbox, validity, uid): uid for uid in uids}
+            stored = {refs[row.channel_ref] for row in
+                      Message.select(Message.channel_ref).where(Message.channel_ref.in_(list(refs)))}
+            skipped = SkippedMail.select(SkippedMail.uid).where(
+                (SkippedMail.mailbox == mailbox.id) & (SkippedMail.uidvalidity == validity)
+                & (SkippedMail.uid.in_(uids)))
+            return stored | {row.uid for row in skipped}
 
         def store(uid, raw):
-            result = receive_mail(raw, mailbox, _channel_ref(mailbox, validity, uid), settings)
+            result = receive_mail(raw, mailbox, _channel_ref(mailbox, validity, uid), settings,
+                                  own)
             return not (isinstance(result, IntakeResult) and result.duplicate)
 
         def record_skipped(uid, size, headers, reason=""):
@@ -178,7 +182,8 @@ def _fetch(mailbox: Mailbox, settings, limit: int | None) -> imap.FetchReport:
              .where((Mailbox.id == mailbox.id) & (Mailbox.last_uid < uid)).execute())
             mailbox.last_uid = max(mailbox.last_uid, uid)
 
-        report = imap.fetch_new(client, mailbox, store, already_stored, record_skipped, advance,
+        own = own_addresses()  # read once per fetch: they get no acknowledgement
+        report = imap.fetch_new(client, mailbox, store, stored_among, record_skipped, advance,
                                 settings.max_mail_bytes, limit)
     except (IMAPClientError, OSError) as exc:
         reason = f"Reading {mailbox.folder} on {mailbox.imap_host} failed: {imap.error_text(exc)}"

@@ -15,7 +15,7 @@ from tests.helpers import wait_until
 
 pytest_plugins = ["tests.email.mailfixtures"]
 
-MAILS = 40
+MAILS = 150  # enough that a fetch is still busy when most kills land
 ROUNDS = 6
 
 
@@ -55,7 +55,7 @@ def test_fetch_killed_at_random_points_then_a_clean_run_loses_nothing_and_double
             # in the work on one mail (downloading, storing, marking it seen, moving on).
             wait_until(lambda p=process, n=before: p.poll() is not None or stored_count() > n, 20,
                        interval=0.002, message="the fetch never started storing")
-            time.sleep(chance.uniform(0, 0.25))
+            time.sleep(chance.uniform(0, 0.15))
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
