@@ -99,12 +99,13 @@ def new_uids(client: IMAPClient, after_uid: int) -> list[int]:
 
 
 def fetch_new(client: IMAPClient, mailbox, store, stored_among, record_skipped, advance,
-              max_bytes: int, limit: int | None = None) -> FetchReport:
+              max_bytes: int, limit: int | None = None, downloaded=None) -> FetchReport:
     """Fetch what came after the mailbox's last UID, in UID order and in batches:
     stored_among(uids) -> the set of those already stored, store(uid, raw) -> bool (True: new),
     record_skipped(uid, size, headers, reason), then advance(uid) once a batch is safely
     stored. Marked \\Seen only after that; a fetch cut off halfway finds what it stored by
-    stored_among and only marks it."""
+    stored_among and only marks it. downloaded(bodies), when given, sees each group of
+    downloaded mails (uid -> raw) before they are stored."""
     report = FetchReport()
     uids = new_uids(client, mailbox.last_uid)[:limit]
     for start in range(0, len(uids), BATCH):
@@ -129,6 +130,8 @@ def fetch_new(client: IMAPClient, mailbox, store, stored_among, record_skipped, 
                 continue
             if uid not in bodies:
                 bodies = _fetch_bodies(client, _next_group(wanted, uid, sizes))
+                if downloaded is not None:
+                    downloaded(bodies)
             body = bodies.pop(uid, None)
             if body is None:  # deleted by someone else in the meantime
                 continue

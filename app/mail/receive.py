@@ -91,10 +91,11 @@ def _attachments(mail: ParsedMail, settings) -> tuple[list[dict], list[str]]:
 
 
 def receive_mail(raw: bytes, mailbox: Mailbox, channel_ref: str, settings,
-                 own: set | None = None) -> IntakeResult | Ticket:
-    """Store one mail exactly once (its channel reference and dedupe key are unique). `own`:
-    our addresses (own_addresses()), when the caller already has them."""
-    mail = parse(raw, split_quotes=False)  # the ticket page shows the quote folded
+                 own: set | None = None, mail: ParsedMail | None = None) -> IntakeResult | Ticket:
+    """Store one mail exactly once (its channel reference and dedupe key are unique). `own`
+    (our addresses, own_addresses()) and `mail` (the raw mail parsed) when the caller has them."""
+    if mail is None:
+        mail = parse(raw, split_quotes=False)  # the ticket page shows the quote folded
     if mail.message_id:
         # A copy of mail we sent (a Bcc, an alias forwarding back) is no customer's message.
         sent = Message.get_or_none((Message.message_id == mail.message_id)

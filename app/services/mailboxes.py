@@ -10,6 +10,7 @@ from app import events
 from app.db import transaction
 from app.intake import IntakeResult
 from app.mail import imap
+from app.mail.parse_ahead import ParseAhead
 from app.mail.receive import own_addresses, receive_mail
 from app.models import Brand, Mailbox, Message, SkippedMail, utcnow
 from app.models.mail import IMAP_SECURITY
@@ -167,7 +168,7 @@ def _fetch(mailbox: Mailbox, settings, limit: int | None) -> imap.FetchReport:
 
         def store(uid, raw):
             result = receive_mail(raw, mailbox, _channel_ref(mailbox, validity, uid), settings,
-                                  own)
+                                  own, ahead.result(uid, raw))
             return not (isinstance(result, IntakeResult) and result.duplicate)
 
         def record_skipped(uid, size, headers, reason=""):
@@ -183,8 +184,9 @@ def _fetch(mailbox: Mailbox, settings, limit: int | None) -> imap.FetchReport:
             mailbox.last_uid = max(mailbox.last_uid, uid)
 
         own = own_addresses()  # read once per fetch: they get no acknowledgement
-        report = imap.fetch_new(client, mailbox, store, stored_among, record_skipped, advance,
-                                settings.max_mail_bytes, limit)
+        with ParseAhead() as ahead:
+            report = imap.fetch_new(client, mailbox, store, stored_among, record_skipped,
+                                    advance, settings.max_mail_bytes, limit, ahead.start)
     except (IMAPClientError, OSError) as exc:
         reason = f"Reading {mailbox.folder} on {mailbox.imap_host} failed: {imap.error_text(exc)}"
         _record_error(mailbox, reason)
