@@ -24,6 +24,15 @@ class Settings:
     form_rate_per_address: str = "5/hour"
     form_rate_per_ip: str = "30/minute"
     max_message_chars: int = 20000
+    form_min_fill_seconds: float = 3.0  # a form sent sooner after the page was served is refused
+    form_max_files: int = 3  # files per form submission
+    form_max_file_bytes: int = 10 * 1024 * 1024  # per file
+    agent_online_minutes: int = 5  # an agent seen this lately (and not away) can take chats
+    chat_idle_minutes: int = 3  # a live chat whose visitor is gone this long ends
+    chat_start_rate_per_ip: str = "10/hour"  # new chats and offline messages per visitor address
+    chat_rate_per_token: str = "30/minute"  # chat messages (and, apart, typing) per conversation
+    chat_rate_per_ip: str = "300/minute"  # all widget requests per visitor address
+    chat_max_message_chars: int = 5000
     embedded_worker: bool = True
     mail_poll_seconds: int = 60  # how often every mailbox is checked (IDLE brings mail sooner)
     max_mail_bytes: int = 25 * 1024 * 1024  # bigger mails stay on the server, listed for admins
@@ -62,6 +71,15 @@ _ENV = {
     "form_rate_per_address": ("HELPDESK_FORM_RATE_PER_ADDRESS", str),
     "form_rate_per_ip": ("HELPDESK_FORM_RATE_PER_IP", str),
     "max_message_chars": ("HELPDESK_MAX_MESSAGE_CHARS", int),
+    "form_min_fill_seconds": ("HELPDESK_FORM_MIN_FILL_SECONDS", float),
+    "form_max_files": ("HELPDESK_FORM_MAX_FILES", int),
+    "form_max_file_bytes": ("HELPDESK_FORM_MAX_FILE_BYTES", int),
+    "agent_online_minutes": ("HELPDESK_AGENT_ONLINE_MINUTES", int),
+    "chat_idle_minutes": ("HELPDESK_CHAT_IDLE_MINUTES", int),
+    "chat_start_rate_per_ip": ("HELPDESK_CHAT_START_RATE_PER_IP", str),
+    "chat_rate_per_token": ("HELPDESK_CHAT_RATE_PER_TOKEN", str),
+    "chat_rate_per_ip": ("HELPDESK_CHAT_RATE_PER_IP", str),
+    "chat_max_message_chars": ("HELPDESK_CHAT_MAX_MESSAGE_CHARS", int),
     "mail_poll_seconds": ("HELPDESK_MAIL_POLL_SECONDS", int),
     "max_mail_bytes": ("HELPDESK_MAX_MAIL_BYTES", int),
     "reopen_closed_days": ("HELPDESK_REOPEN_CLOSED_DAYS", int),

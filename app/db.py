@@ -57,10 +57,33 @@ def _email_channel(db):
     Message._schema.create_indexes(safe=True)
 
 
+def _forms(db):
+    """Structured contact forms: the forms, the fields each ticket keeps, the ticket's form."""
+    from app.models import Form, Ticket, TicketField
+
+    _add_columns(db, "ticket", [Ticket.form_id])
+    db.create_tables([Form, TicketField])
+    # Only this index: the model may list indexes on columns a later migration adds.
+    db.execute(peewee.ModelIndex(Ticket, (Ticket.form_id, Ticket.last_activity_at, Ticket.id)))
+
+
+def _chat(db):
+    """The chat widget: brand settings, agent presence, live chat tickets, chat sessions."""
+    from app.models import Agent, Brand, ChatSession, Ticket
+
+    _add_columns(db, "brand", [Brand.allowed_origins, Brand.widget_color, Brand.business_hours,
+                               Brand.timezone])
+    _add_columns(db, "agent", [Agent.last_seen_at, Agent.away])
+    _add_columns(db, "ticket", [Ticket.is_live])
+    db.create_tables([ChatSession])
+
+
 # Append only: each entry runs once, in order, at start-up.
 MIGRATIONS = [
     (1, _create_initial_tables),
     (2, _email_channel),
+    (3, _forms),
+    (4, _chat),
 ]
 
 

@@ -6,7 +6,8 @@ import peewee
 
 from app import events
 from app.db import transaction
-from app.models import Attachment, Brand, Customer, CustomerIdentity, Message, Ticket, utcnow
+from app.models import (Attachment, Brand, Customer, CustomerIdentity, Message, Ticket,
+                        TicketField, utcnow)
 from app.services.tickets import (REOPENED_BY_CUSTOMER, Outbox, apply_status, new_outgoing,
                                   tally_add, tally_key)
 
@@ -31,7 +32,10 @@ class Incoming:
     html: str = ""  # sanitized by the channel adapter before it gets here
     channel_ref: str | None = None  # unique per channel item: receiving it twice changes nothing
     message_id: str = ""
-    fields: dict = field(default_factory=dict)
+    # A contact form's fields as submitted (dicts of app.models.TicketField fields) and the
+    # form's id; a new ticket keeps them.
+    fields: list = field(default_factory=list)
+    form_id: int | None = None
     ticket_id: int | None = None  # set by a channel that already knows the ticket (threading)
     acknowledge: bool = False  # send the customer a confirmation of a new ticket
     reopens: bool = True  # False for automatic mail (out of office): it joins, does not reopen
@@ -106,8 +110,11 @@ def _store(incoming: Incoming, secret_key: str) -> tuple[IntakeResult, Outbox]:
             subject=one_line(incoming.subject) or "(no subject)", channel=incoming.channel,
             brand=incoming.brand, customer=customer, created_at=now, last_activity_at=now,
             waiting_since=now, linked_ticket_id=incoming.linked_ticket_id,
+            form_id=incoming.form_id,
         )
         tally_add(tally_key(ticket), +1)
+        if incoming.fields:
+            TicketField.insert_many([{**f, "ticket": ticket.id} for f in incoming.fields]).execute()
         new_events = [events.row("ticket.created", ticket, channel=incoming.channel,
                                  brand=incoming.brand.slug, customer=customer.display_name)]
     else:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from sse_starlette import ServerSentEvent
 
+from app.events import SIGNAL_KINDS
 from app.models import Event
 from app.services import directory, queue
 from app.templating import render
@@ -38,7 +39,7 @@ class QueueFeed:
         if key in self._pushes:
             return self._pushes[key]
         push = None
-        if event.ticket_id:
+        if event.ticket_id and event.kind not in SIGNAL_KINDS:
             ticket = queue.queue_row(event.ticket_id)
             if ticket is not None:
                 push = Push(ticket=ticket,

@@ -17,12 +17,14 @@ from app import db
 from app.config import Settings, ensure_secret_key
 from app.events import Broadcaster
 from app.live import QueueFeed
-from app.routes import attachments, auth, contact, queue, tickets
+from app.routes import attachments, auth, contact, forms, presence, queue, tickets, widget
 from app.routes.admin import agents as admin_agents
 from app.routes.admin import brands as admin_brands
+from app.routes.admin import forms as admin_forms
 from app.routes.admin import mailboxes as admin_mailboxes
 from app.security import RateLimits, SecurityHeadersMiddleware
 from app.templating import render as render_template
+from app.ticket_streams import TicketFeed
 from app.web import templates
 from workers import queue as worker_queue
 from workers import tasks  # noqa: F401 (registers the tasks, periodic ones included)
@@ -33,7 +35,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 # Visitors post these from pages we serve and, later, from other sites: they carry no
 # session, and are guarded by rate limits and the spam checks instead of a CSRF token.
-PUBLIC_POST_PREFIXES = ("/contact",)
+PUBLIC_POST_PREFIXES = ("/contact", "/forms/", "/widget/")
 
 
 def _is_public(scope) -> bool:
@@ -94,7 +96,9 @@ def create_app(settings: Settings) -> Starlette:
                    send_csrf_failed=_csrf_failed),
     ]
     routes = [
-        *auth.routes, *queue.routes, *tickets.routes, *contact.routes,
+        *auth.routes, *queue.routes, *tickets.routes, *contact.routes, *forms.routes,
+        *presence.routes, *widget.routes,
+        *admin_forms.routes,
         *admin_agents.routes, *admin_brands.routes, *admin_mailboxes.routes, *attachments.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
@@ -103,5 +107,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.settings = settings
     app.state.broadcaster = broadcaster
     app.state.queue_feed = QueueFeed()
+    app.state.ticket_feed = TicketFeed()
+    broadcaster.subscribe(app.state.ticket_feed)
     app.state.rate_limits = RateLimits(settings)
     return app

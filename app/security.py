@@ -20,6 +20,13 @@ SECURITY_HEADERS = [
 ]
 
 
+def _names_framers(headers) -> bool:
+    """Whether the response's own CSP lets some sites frame it (a form's iframe variant).
+    X-Frame-Options cannot name sites, so it is left out there: browsers follow the CSP."""
+    return any(name == b"content-security-policy" and b"frame-ancestors" in value
+               and b"frame-ancestors 'none'" not in value for name, value in headers)
+
+
 class SecurityHeadersMiddleware:
     """Adds the same security headers to every HTTP response."""
 
@@ -33,6 +40,8 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 present = {name for name, _ in message.get("headers", [])}
+                if _names_framers(message.get("headers", [])):
+                    present.add(b"x-frame-options")
                 extra = [(n, v) for n, v in SECURITY_HEADERS if n not in present]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
@@ -52,6 +61,9 @@ class RateLimits:
         self.login_per_address = parse(f"{settings.login_max_failures * 4}/{window} minutes")
         self.form_per_address = parse(settings.form_rate_per_address)
         self.form_per_ip = parse(settings.form_rate_per_ip)
+        self.chat_start_per_ip = parse(settings.chat_start_rate_per_ip)
+        self.chat_per_token = parse(settings.chat_rate_per_token)
+        self.chat_per_ip = parse(settings.chat_rate_per_ip)
 
     # Login failures
 
@@ -85,3 +97,17 @@ class RateLimits:
         """Counts one submission; False when the address or the visitor's IP sent too many."""
         return (self.limiter.hit(self.form_per_ip, "form", "ip", ip)
                 and self.limiter.hit(self.form_per_address, "form", "email", email.strip().lower()))
+
+    # The chat widget
+
+    def allow_widget_request(self, ip: str) -> bool:
+        """Counts one widget request of any kind from this visitor address."""
+        return self.limiter.hit(self.chat_per_ip, "widget", "ip", ip)
+
+    def allow_chat_start(self, ip: str) -> bool:
+        """Counts one new chat or offline message from this visitor address."""
+        return self.limiter.hit(self.chat_start_per_ip, "widget", "start", ip)
+
+    def allow_chat_post(self, kind: str, token_hash: str) -> bool:
+        """Counts one message (kind "message") or typing signal ("typing") of a conversation."""
+        return self.limiter.hit(self.chat_per_token, "widget", kind, token_hash)

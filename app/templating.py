@@ -47,6 +47,7 @@ env = jinja2.Environment(
     lstrip_blocks=True,
 )
 env.filters.update(paragraphs=paragraphs, ago=ago, timestamp=timestamp, isoformat=isoformat)
+env.globals.update(utcnow=utcnow)
 
 
 def render(name: str, **context) -> str:

@@ -7,7 +7,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from app.models import Agent
-from app.services import directory
+from app.services import agents, directory
 from app.templating import env
 
 
@@ -60,6 +60,7 @@ def login_required(handler, admin_only: bool = False):
         if admin_only and not agent.is_admin:
             raise HTTPException(403, "Only admins can do this.")
         request.scope["agent"] = agent
+        agents.record_seen(agent.id)  # at most once a minute: keeps the agent online for chats
         return await handler(request)
     return wrapper
 

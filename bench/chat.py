@@ -81,10 +81,34 @@ class Http:
             self.reader = self.writer = None
 
 
+class Arrivals:
+    """When each probe marker was first seen on a kind of stream, and who waits for which."""
+
+    def __init__(self):
+        self.seen: dict = {}
+        self.waiting: dict = {}
+
+    def saw(self, marker: str, now: float) -> None:
+        if marker not in self.seen:
+            self.seen[marker] = now
+            waiter = self.waiting.pop(marker, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(now)
+
+    async def wait_for(self, marker: str, timeout: float) -> float | None:
+        if marker in self.seen:
+            return self.seen[marker]
+        waiter = self.waiting[marker] = asyncio.get_running_loop().create_future()
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            return None
+
+
 class Stream(asyncio.Protocol):
     """A server-sent event stream; notes when each probe marker first arrives on it."""
 
-    def __init__(self, arrivals: dict, opened: asyncio.Future):
+    def __init__(self, arrivals: Arrivals, opened: asyncio.Future):
         self.arrivals, self.opened = arrivals, opened
         self.head, self.tail = b"", b""
 
@@ -103,7 +127,7 @@ class Stream(asyncio.Protocol):
             data, self.head = self.head[end + 4:], b""
         chunk = self.tail + data
         for match in MARKER.finditer(chunk):
-            self.arrivals.setdefault(match.group(0).decode(), now)
+            self.arrivals.saw(match.group(0).decode(), now)
         self.tail = chunk[-40:]
 
     def connection_lost(self, exc):
@@ -111,7 +135,8 @@ class Stream(asyncio.Protocol):
             self.opened.set_exception(RuntimeError("stream closed before its headers"))
 
 
-async def open_stream(port: int, path: str, headers: dict, arrivals: dict, limit) -> asyncio.Transport:
+async def open_stream(port: int, path: str, headers: dict, arrivals: Arrivals,
+                      limit) -> asyncio.Transport:
     loop = asyncio.get_running_loop()
     async with limit:
         opened = loop.create_future()
@@ -124,19 +149,10 @@ async def open_stream(port: int, path: str, headers: dict, arrivals: dict, limit
         return transport
 
 
-async def wait_for(arrivals: dict, key: str, timeout: float) -> float | None:
-    deadline = time.monotonic() + timeout
-    while key not in arrivals:
-        if time.monotonic() > deadline:
-            return None
-        await asyncio.sleep(0.002)
-    return arrivals[key]
-
-
 async def run_chats(port: int, cookie: str, csrf: str) -> dict:
     limit = asyncio.Semaphore(OPEN_CONCURRENCY)
-    agent_seen: dict = {}  # marker -> when it was on the agent's ticket stream
-    visitor_seen: dict = {}  # marker -> when it was on the visitor's widget stream
+    agent_seen = Arrivals()  # on the agent's ticket streams
+    visitor_seen = Arrivals()  # on the visitors' widget streams
     transports, chats = [], []
     widget = {"Origin": ORIGIN, "Content-Type": "application/json"}
 
@@ -180,7 +196,7 @@ async def run_chats(port: int, cookie: str, csrf: str) -> dict:
             if status != 201:
                 errors.append(f"visitor message {status}: {data[:120]!r}")
                 continue
-            on_agent = await wait_for(agent_seen, question, ARRIVAL_TIMEOUT)
+            on_agent = await agent_seen.wait_for(question, ARRIVAL_TIMEOUT)
             row = {"chat": n, "round": k, "to_agent_ms": None, "to_visitor_ms": None}
             rows.append(row)
             if on_agent is None:
@@ -195,7 +211,7 @@ async def run_chats(port: int, cookie: str, csrf: str) -> dict:
             if status != 200:
                 errors.append(f"agent reply {status}: {data[:120]!r}")
                 continue
-            on_visitor = await wait_for(visitor_seen, answer, ARRIVAL_TIMEOUT)
+            on_visitor = await visitor_seen.wait_for(answer, ARRIVAL_TIMEOUT)
             if on_visitor is not None:
                 row["to_visitor_ms"] = (on_visitor - replied) * 1000
                 row["round_trip_ms"] = (on_visitor - sent) * 1000

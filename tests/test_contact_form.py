@@ -25,6 +25,17 @@ def test_valid_submission_becomes_a_form_ticket_and_thanks_with_its_reference(cl
     assert confirmation["Auto-Submitted"] == "auto-replied"
 
 
+def test_without_acknowledgements_the_thanks_page_promises_no_confirmation(client, brand,
+                                                                          smtp_server):
+    brand.ack_enabled = False
+    brand.save()
+    response = submit(client, VALID)
+    assert response.status_code == 200
+    assert "We sent a confirmation" not in response.text
+    assert "We will answer you at maria@example.org" in response.text
+    assert Message.select().where(Message.direction == "outgoing").count() == 0
+
+
 def test_default_contact_page_uses_the_default_brand(client, brand):
     page = client.get("/contact")
     assert page.status_code == 200 and "Acme Outdoor" in page.text

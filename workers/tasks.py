@@ -4,7 +4,7 @@ import logging
 from huey import crontab
 from huey.exceptions import TaskLockedException
 
-from app.services import mailboxes, outgoing, tickets
+from app.services import chat, mailboxes, outgoing, tickets
 from workers import queue
 from workers.queue import huey
 
@@ -49,3 +49,12 @@ def requeue_overdue_messages() -> None:
     """A queued message whose job was lost is handed to the worker again: mail is never lost."""
     for message_id in outgoing.requeue_overdue():
         deliver(message_id)
+
+
+@huey.periodic_task(crontab(minute="*"))
+def end_idle_chats() -> None:
+    """Live chats whose visitor has gone (no open widget, no message) end; the ticket stays
+    in the queue and the team answers by email."""
+    ended = chat.end_idle_chats(queue.settings.chat_idle_minutes)
+    if ended:
+        log.info("ended %s chats whose visitor left", ended)

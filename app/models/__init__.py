@@ -2,15 +2,18 @@
 from app.models.accounts import Agent
 from app.models.base import BaseModel, database, utcnow
 from app.models.brands import Brand
+from app.models.chat import ChatSession
 from app.models.customers import Customer, CustomerIdentity
 from app.models.events import Event
+from app.models.forms import Form, TicketField
 from app.models.mail import Attachment, Mailbox, SkippedMail
 from app.models.tickets import Message, Ticket, TicketTally
 
 ALL_MODELS = [Agent, Brand, Customer, CustomerIdentity, Ticket, Message, TicketTally, Event,
-              Mailbox, SkippedMail, Attachment]
+              Mailbox, SkippedMail, Attachment, Form, TicketField, ChatSession]
 
 __all__ = [
-    "ALL_MODELS", "Agent", "Attachment", "BaseModel", "Brand", "Customer", "CustomerIdentity",
-    "Event", "Mailbox", "Message", "SkippedMail", "Ticket", "TicketTally", "database", "utcnow",
+    "ALL_MODELS", "Agent", "Attachment", "BaseModel", "Brand", "ChatSession", "Customer", "CustomerIdentity",
+    "Event", "Form", "Mailbox", "Message", "SkippedMail", "Ticket", "TicketField", "TicketTally",
+    "database", "utcnow",
 ]

@@ -13,6 +13,9 @@ class Agent(BaseModel):
     role = peewee.CharField(default="agent")
     active = peewee.BooleanField(default=True)
     created_at = DateTimeField(default=utcnow)
+    # Presence for the chat widget: online = active, not away, and seen lately.
+    last_seen_at = DateTimeField(null=True)
+    away = peewee.BooleanField(default=False)
 
     @property
     def is_admin(self) -> bool:

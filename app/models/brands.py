@@ -22,4 +22,11 @@ class Brand(BaseModel):
     ack_enabled = peewee.BooleanField(default=True)
     ack_template = peewee.TextField(default="")
     response_time = peewee.CharField(default="within one working day")
+    # The chat widget: the sites that may embed it (one origin a line, like
+    # https://shop.example), its colour, and when chats are taken ("mon-fri 09:00-17:00";
+    # empty: always) in the brand's time zone (an IANA name).
+    allowed_origins = peewee.TextField(default="")
+    widget_color = peewee.CharField(default="#2f5fd0")
+    business_hours = peewee.TextField(default="")
+    timezone = peewee.CharField(default="UTC")
     created_at = DateTimeField(default=utcnow)

@@ -27,6 +27,10 @@ class Ticket(BaseModel):
     # The earlier ticket this one follows up (an answer to a ticket closed long ago). A plain
     # id: SQLite cannot add a column with a foreign key to a table that has rows.
     linked_ticket_id = peewee.IntegerField(null=True)
+    # True while the ticket's chat is live: an answer then goes to the chat, not by email.
+    is_live = peewee.BooleanField(default=False)
+    # The contact form it came from (app.models.forms.Form), a plain id for the same reason.
+    form_id = peewee.IntegerField(null=True)
 
     class Meta:
         indexes = (
@@ -36,6 +40,7 @@ class Ticket(BaseModel):
             (("assignee", "last_activity_at", "id"), False),
             (("channel", "last_activity_at", "id"), False),
             (("brand", "last_activity_at", "id"), False),
+            (("form_id", "last_activity_at", "id"), False),
             (("status", "resolved_at"), False),
         )
 
@@ -72,6 +77,11 @@ class Message(BaseModel):
     class Meta:
         indexes = ((("ticket", "id"), False), (("state", "next_attempt_at"), False),
                    (("to_address", "created_at"), False))  # acknowledgements sent lately
+
+    @property
+    def in_chat(self) -> bool:
+        """An answer given into a live chat (not mailed)."""
+        return self.direction == "outgoing" and not self.to_address
 
 
 class TicketTally(BaseModel):

@@ -46,10 +46,14 @@ async def login(request):
     limits.clear_login_failures(email)
     request.session.clear()
     request.session["agent_id"] = agent.id
+    agents.record_seen(agent.id, force=True)
     return see_other(next_url)
 
 
 async def logout(request):
+    agent = current_agent(request)
+    if agent is not None:
+        agents.record_gone(agent.id)  # no chats for an agent who has left
     request.session.clear()
     return see_other("/login")
 

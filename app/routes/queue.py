@@ -1,14 +1,17 @@
 """The queue: the home page for agents, and its live stream of changed tickets."""
+import asyncio
+
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 from starlette.routing import Route
 
 from app import events
 from app.live import QueueStream
-from app.services import directory, queue
+from app.services import agents, directory, forms, queue
 from app.web import current_agent, login_required, render
 
 CATCH_UP_LIMIT = 1000
+PRESENCE_EVERY_SECONDS = 30
 
 
 class StreamResponse(EventSourceResponse):
@@ -30,6 +33,8 @@ async def queue_page(request):
         "page": queue.list_tickets(queue_filter, agent.id, brand_ids),
         "counts": queue.counters(queue_filter, agent.id, brand_ids),
         "brands": directory.brands(),
+        "forms": directory.forms(),
+        "form_fields": forms.filter_fields(queue_filter.form),
     }
     # The stream resumes from here, so nothing that happens after this page was read is missed.
     query = queue_filter.query_string()
@@ -68,7 +73,12 @@ async def queue_stream(request):
                 if ready:
                     yield ready
             while True:
-                ready = await stream.pending.get()
+                agents.record_seen(agent.id)  # an open queue keeps its agent online (throttled)
+                try:
+                    async with asyncio.timeout(PRESENCE_EVERY_SECONDS):
+                        ready = await stream.pending.get()
+                except TimeoutError:
+                    continue
                 if ready is None:
                     return
                 yield ready

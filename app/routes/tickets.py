@@ -1,14 +1,18 @@
-"""A ticket's page and what agents do on it: status, assignment, replies, notes, retries."""
+"""A ticket's page and what agents do on it: status, assignment, replies, notes, retries; and
+its live stream (new messages, the chat's state, the visitor typing)."""
 import re
 
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.routing import Route
 
 from app.mail import display
-from app.models import Message
+from app.models import Message, Ticket
+from app.routes.queue import StreamResponse
 from app.security import CONTENT_SECURITY_POLICY
-from app.services import directory, history, tickets
-from app.web import login_required, render, see_other
+from app.services import chat, directory, forms, history, tickets
+from app.ticket_streams import TicketStream, agent_frames
+from app.web import current_agent, is_htmx, login_required, render, see_other
 
 STATUS_CHOICES = tickets.SETTABLE_STATUSES
 # The page showing one mail's remote images: the same policy, with images from anywhere. The
@@ -28,6 +32,8 @@ def ticket_context(ticket_id: int, show_images_of: int | None = None, **extra) -
         "messages": messages,
         "views": display.message_views(messages, show_images_of),
         "history": history.history(ticket.id),
+        "chat": chat.session_of_ticket(ticket.id) if ticket.channel == "chat" else None,
+        "form_panel": forms.ticket_panel(ticket),
         "agents": agents,
         "statuses": STATUS_CHOICES,
         "error": "",
@@ -95,11 +101,17 @@ async def send_reply(request):
     try:
         if form.get("kind") == "note":
             tickets.add_note(_ticket_id(request), text, request.scope["agent"])
-        else:
-            tickets.reply(_ticket_id(request), text, request.scope["agent"],
-                          request.app.state.settings.secret_key, then_status=then)
+            return _done(request, _ticket_id(request))
+        message = tickets.reply(_ticket_id(request), text, request.scope["agent"],
+                                request.app.state.settings.secret_key, then_status=then)
     except tickets.TicketError as exc:
         return _show(request, _ticket_id(request), 400, error=str(exc), draft=text)
+    if message.in_chat and is_htmx(request):
+        # A chat goes fast: the page's stream brings the answer into the conversation (as it
+        # does the visitor's messages), so only the reply box and the status come back.
+        return render(request, "partials/_chat_answered.html",
+                      {"ticket": message.ticket, "draft": "", "statuses": STATUS_CHOICES},
+                      headers={"HX-Retarget": "#reply-form", "HX-Reswap": "outerHTML"})
     return _done(request, _ticket_id(request))
 
 
@@ -127,8 +139,42 @@ async def message_fragment(request):
                    "views": display.message_views([message])})
 
 
+@login_required
+async def typing(request):
+    """The agent types an answer to a live chat (htmx, throttled): the visitor sees it."""
+    chat.agent_typing(_ticket_id(request), request.scope["agent"])
+    return Response(status_code=204)
+
+
+async def ticket_stream(request):
+    """Server-sent events for the open ticket page; resumes after the last message it has."""
+    agent = current_agent(request)
+    if agent is None:
+        return Response("Please log in.", status_code=401)
+    ticket_id = _ticket_id(request)
+    if not Ticket.select().where(Ticket.id == ticket_id).exists():
+        return Response("There is no such ticket.", status_code=404)
+    raw = request.headers.get("last-event-id") or request.query_params.get("after", "")
+    after = int(raw) if raw.isdigit() else 0
+    feed = request.app.state.ticket_feed
+    stream = TicketStream(ticket_id)
+    feed.add(stream)
+
+    async def frames():
+        try:
+            async for frame in agent_frames(stream, agent.id, after,
+                                            request.query_params.get("live") == "1"):
+                yield frame
+        finally:
+            feed.remove(stream)
+
+    return StreamResponse(frames(), ping=15, headers={"Cache-Control": "no-store"})
+
+
 routes = [
     Route("/tickets/{ticket_id:int}", ticket_page),
+    Route("/tickets/{ticket_id:int}/stream", ticket_stream),
+    Route("/tickets/{ticket_id:int}/typing", typing, methods=["POST"]),
     Route("/tickets/{ticket_id:int}/status", set_status, methods=["POST"]),
     Route("/tickets/{ticket_id:int}/assignee", set_assignee, methods=["POST"]),
     Route("/tickets/{ticket_id:int}/reply", send_reply, methods=["POST"]),

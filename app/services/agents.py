@@ -1,12 +1,16 @@
-"""Agents: creating, editing, deactivating, and checking passwords."""
+"""Agents: creating, editing, deactivating, checking passwords, and presence (who can chat)."""
+import threading
+import time
+from datetime import timedelta
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from app import events
+from app import db, events
 from app.services import directory
 from app.db import transaction
 from app.mail import addresses
-from app.models import Agent
+from app.models import Agent, utcnow
 from app.models.accounts import ROLES
 
 _hasher = PasswordHasher()
@@ -105,3 +109,50 @@ def authenticate(email: str, password: str) -> Agent | None:
         agent.password_hash = _hasher.hash(password)
         agent.save()
     return agent
+
+
+# Presence. last_seen_at is written at most once a minute per agent and process (the moment
+# this process last wrote it is remembered here, keyed by the database like directory's cache);
+# the conditional UPDATE keeps several processes from writing it more often than that too.
+SEEN_EVERY_SECONDS = 60
+_seen_written: dict = {}
+_seen_lock = threading.Lock()
+
+
+def record_seen(agent_id: int, force: bool = False) -> None:
+    """The agent is here (a request, an open live stream): keep them online."""
+    key, now = (db.generation, agent_id), time.monotonic()
+    with _seen_lock:
+        if not force and now - _seen_written.get(key, -SEEN_EVERY_SECONDS) < SEEN_EVERY_SECONDS:
+            return
+        _seen_written[key] = now
+    moment = utcnow()
+    query = Agent.update(last_seen_at=moment).where(Agent.id == agent_id)
+    if not force:
+        cutoff = moment - timedelta(seconds=SEEN_EVERY_SECONDS)
+        query = query.where(Agent.last_seen_at.is_null() | (Agent.last_seen_at < cutoff))
+    with transaction():
+        query.execute()
+
+
+def record_gone(agent_id: int) -> None:
+    """The agent logged out: offline at once, not after the online window."""
+    with _seen_lock:
+        _seen_written.pop((db.generation, agent_id), None)
+    with transaction():
+        Agent.update(last_seen_at=None).where(Agent.id == agent_id).execute()
+
+
+def set_away(agent_id: int, away: bool) -> None:
+    with transaction():
+        Agent.update(away=away).where(Agent.id == agent_id).execute()
+    if not away:
+        record_seen(agent_id, force=True)
+    directory.forget()
+
+
+def anyone_online(online_minutes: int) -> bool:
+    """Whether an active agent who is not away was seen within the last online_minutes."""
+    cutoff = utcnow() - timedelta(minutes=online_minutes)
+    return Agent.select().where(Agent.active & (Agent.away == False)  # noqa: E712 (peewee)
+                                & (Agent.last_seen_at >= cutoff)).exists()

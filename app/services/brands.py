@@ -1,4 +1,5 @@
-"""Brands: their support address, signature and outgoing mail server; and the test email."""
+"""Brands: their support address, signature, outgoing mail server and chat widget settings;
+and the test email."""
 import re
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -13,10 +14,15 @@ from app.db import transaction
 from app.mail import addresses, smtp
 from app.models import Brand
 from app.models.brands import SMTP_SECURITY
+from app.services import hours
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 FIELDS = ("name", "address", "signature", "smtp_host", "smtp_port", "smtp_security",
-          "smtp_username", "ack_enabled", "ack_template", "response_time")
+          "smtp_username", "ack_enabled", "ack_template", "response_time",
+          "allowed_origins", "widget_color", "business_hours", "timezone")
+_ORIGIN = re.compile(r"^(https?)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(\d{1,5}))?$")
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+_COLOR = re.compile(r"^#(?:[0-9a-f]{3}|[0-9a-f]{6})$")
 
 
 class BrandError(ValueError):
@@ -57,7 +63,53 @@ def clean(values: dict) -> dict:
         raise BrandError(f"The acknowledgement template has an error on line {exc.lineno}: "
                          f"{exc.message}", "ack_template") from None
     cleaned["response_time"] = (values.get("response_time") or "within one working day").strip()[:200]
+    cleaned.update(_clean_widget(values))
     return cleaned
+
+
+def normalize_origin(raw: str) -> str:
+    """An origin as browsers send it in the Origin header: scheme://host[:port], lowercase,
+    without a default port or a path."""
+    value = raw.strip().lower().rstrip("/")
+    match = _ORIGIN.match(value)
+    if not match:
+        raise BrandError(f"“{raw.strip()}” is not a site origin: write the scheme and the host, "
+                         "like https://shop.example (without a path).", "allowed_origins")
+    scheme, host, port = match.groups()
+    if port and (not 0 < int(port) < 65536):
+        raise BrandError(f"“{raw.strip()}” has a port out of range.", "allowed_origins")
+    if port and port != _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}:{port}"
+    return f"{scheme}://{host}"
+
+
+def _clean_widget(values: dict) -> dict:
+    origins = []
+    for raw in re.split(r"[\s,]+", values.get("allowed_origins") or ""):
+        if raw and normalize_origin(raw) not in origins:
+            origins.append(normalize_origin(raw))
+    color = (values.get("widget_color") or "#2f5fd0").strip().lower()
+    if not _COLOR.match(color):
+        raise BrandError("The widget colour is a hex colour like #2f5fd0.", "widget_color")
+    if len(color) == 4:
+        color = "#" + "".join(c * 2 for c in color[1:])
+    business_hours = (values.get("business_hours") or "").strip()[:500]
+    time_zone = (values.get("timezone") or "UTC").strip()
+    try:
+        hours.parse(business_hours)
+    except hours.HoursError as exc:
+        raise BrandError(f"Business hours: {exc}", "business_hours") from None
+    try:
+        hours.zone(time_zone)
+    except hours.HoursError as exc:
+        raise BrandError(str(exc), "timezone") from None
+    return {"allowed_origins": "\n".join(origins), "widget_color": color,
+            "business_hours": business_hours, "timezone": time_zone}
+
+
+def allowed_origins(brand: Brand) -> list[str]:
+    """The sites that may embed this brand's widget (and forms), as Origin header values."""
+    return [line.strip() for line in (brand.allowed_origins or "").splitlines() if line.strip()]
 
 
 def create_brand(slug: str, values: dict, smtp_password: str = "", by=None) -> Brand:

@@ -5,9 +5,11 @@ from app import events
 from app.db import transaction
 from app.intake import Incoming, receive
 from app.models import Event, Message, Ticket, utcnow
-from app.services import agents, brands, tickets
+from app.services import agents, brands, forms, tickets
 
 DEMO_PASSWORD = "demo-password"
+# Where a local test page may show the chat widget (python3 -m http.server 8080; see README).
+DEMO_WIDGET_ORIGINS = "http://127.0.0.1:8080\nhttp://localhost:8080"
 AGENTS = [("ada@example.com", "Ada Admin", "admin"), ("sam@example.com", "Sam Support", "agent")]
 
 # (brand, channel, customer, email, subject, message, agent's answer or None, final status, hours ago)
@@ -45,6 +47,22 @@ TICKETS = [
 ]
 
 
+# Each brand's "Returns" form, and what two of the form tickets above were sent with.
+RETURNS_FORM = [
+    {**forms.blank_field("choice"), "label": "Topic", "required": True,
+     "options": ["Refund", "Exchange", "Damaged item", "Missing return label"]},
+    {**forms.blank_field("order"), "label": "Order number", "required": True, "pattern": "digits",
+     "help": "On your order confirmation, like 5521."},
+    {**forms.blank_field("checkbox"), "label": "I still have the original packaging"},
+    {**forms.blank_field("file"), "label": "Photos", "help": "Of the item or its damage, if any."},
+]
+FORM_ANSWERS = {  # by subject: {label: value}
+    "Return label missing": {"Topic": "Missing return label", "Order number": "5521",
+                             "I still have the original packaging": "yes"},
+    "Damaged book cover": {"Topic": "Damaged item", "Order number": "7340"},
+}
+
+
 class DemoError(Exception):
     pass
 
@@ -60,14 +78,25 @@ def load(secret_key: str) -> list[tuple[str, str, str]]:
     team = [agents.create_agent(email, name, DEMO_PASSWORD, role) for email, name, role in AGENTS]
     brand_of = {
         "acme": brands.create_brand("acme", {"name": "Acme Outdoor", "address": "support@acme.example",
-                                             "signature": "Acme Outdoor · Customer care"}),
+                                             "signature": "Acme Outdoor · Customer care",
+                                             "allowed_origins": DEMO_WIDGET_ORIGINS,
+                                             "widget_color": "#1f7a4d"}),
         "books": brands.create_brand("books", {"name": "Bright Books", "address": "hello@brightbooks.example",
-                                               "signature": "Bright Books"}),
+                                               "signature": "Bright Books",
+                                               "allowed_origins": DEMO_WIDGET_ORIGINS,
+                                               "widget_color": "#7a3fb0"}),
     }
+    form_of = {slug: forms.save_form(None, brand.id, {
+        "name": "Returns", "active": True,
+        "intro": "Tell us what you would like to return; we answer within a working day."},
+        RETURNS_FORM) for slug, brand in brand_of.items()}
     for number, (slug, channel, name, email, subject, text, answer, status, hours) in enumerate(TICKETS):
+        form = form_of[slug] if subject in FORM_ANSWERS else None
         result = receive(Incoming(channel=channel, brand=brand_of[slug], sender_email=email,
                                   sender_name=name, subject=subject, text=text,
-                                  channel_ref=f"demo:{number}"), secret_key)
+                                  channel_ref=f"demo:{number}",
+                                  fields=_form_fields(form, FORM_ANSWERS[subject]) if form else [],
+                                  form_id=form.id if form else None), secret_key)
         ticket_id = result.ticket.id
         agent = team[number % 2]
         if status != "new":
@@ -78,6 +107,11 @@ def load(secret_key: str) -> list[tuple[str, str, str]]:
             tickets.change_status(ticket_id, status, agent)
         _backdate(ticket_id, timedelta(hours=hours))
     return [(email, DEMO_PASSWORD, role) for email, _, role in AGENTS]
+
+
+def _form_fields(form, answers: dict) -> list[dict]:
+    values = {f["key"]: answers.get(f["label"], "") for f in form.field_list}
+    return forms.snapshot(form, forms.Submission(values=values))
 
 
 def _answered(ticket_id: int, text: str, agent, secret_key: str) -> None:

@@ -1,4 +1,4 @@
-"""Brands and agents, kept in memory for a few seconds: every page needs them, they rarely change.
+"""Brands, agents and forms, kept in memory for a few seconds: pages need them, they rarely change.
 
 A change made in this process is seen at once (forget()); one made by another process within
 TTL_SECONDS."""
@@ -6,7 +6,7 @@ import threading
 import time
 
 from app import db
-from app.models import Agent, Brand
+from app.models import Agent, Brand, Form
 
 TTL_SECONDS = 5.0
 _lock = threading.Lock()
@@ -24,6 +24,7 @@ def _load() -> dict:
             return _cache
     brands = list(Brand.select().order_by(Brand.name))
     agents = list(Agent.select().order_by(Agent.name))
+    forms = list(Form.select(Form, Brand).join(Brand).order_by(Brand.name, Form.name))
     fresh = {
         "expires": time.monotonic() + TTL_SECONDS,
         "db": db.generation,
@@ -32,6 +33,7 @@ def _load() -> dict:
         "agents": agents,
         "active_agents": [a for a in agents if a.active],
         "agent_by_id": {a.id: a for a in agents},
+        "forms": forms,
     }
     with _lock:
         _cache.clear()
@@ -54,3 +56,8 @@ def active_agents() -> list[Agent]:
 def active_agent(agent_id: int) -> Agent | None:
     agent = _load()["agent_by_id"].get(agent_id)
     return agent if agent is not None and agent.active else None
+
+
+def forms() -> list[Form]:
+    """Every form (closed ones too: their tickets stay), by brand and name."""
+    return _load()["forms"]

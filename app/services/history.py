@@ -1,5 +1,5 @@
 """A ticket's history, read from the event log, in words."""
-from app.events import event_data
+from app.events import SIGNAL_KINDS, event_data
 from app.models import Agent, Event
 
 DESCRIPTIONS = {
@@ -17,15 +17,20 @@ DESCRIPTIONS = {
     "message.failed": lambda d: f"could not send a message: {d.get('reason', '')}",
     "message.retried": lambda d: "sent a failed message again",
     "note.added": lambda d: "added an internal note",
+    "chat.started": lambda d: "started a live chat",
+    "chat.ended": lambda d: f"ended the chat ({d.get('reason', '')})" if d.get("reason")
+                            else "ended the chat",
 }
 
 # Who did it, when no agent did.
-SYSTEM_ACTORS = {"ticket.created": "Customer", "message.received": "Customer"}
+SYSTEM_ACTORS = {"ticket.created": "Customer", "message.received": "Customer",
+                 "chat.started": "Customer"}
 
 
 def history(ticket_id: int) -> list[dict]:
     rows = (Event.select(Event, Agent).left_outer_join(Agent, on=(Event.agent == Agent.id))
-            .where(Event.ticket == ticket_id).order_by(Event.id))
+            .where((Event.ticket == ticket_id) & Event.kind.not_in(tuple(SIGNAL_KINDS)))
+            .order_by(Event.id))
     entries = []
     for event in rows:
         describe = DESCRIPTIONS.get(event.kind)

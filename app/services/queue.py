@@ -1,4 +1,5 @@
 """The queue: filtered, keyset-paginated ticket lists and the counters beside each filter."""
+import functools
 from collections import namedtuple
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -8,7 +9,7 @@ import peewee
 
 from app import db
 from app.events import latest_event_id
-from app.models import Agent, Brand, Customer, Ticket, TicketTally, database
+from app.models import Agent, Brand, Customer, Ticket, TicketField, TicketTally, database
 from app.models.tickets import ACTIVE_STATUSES, CHANNELS, STATUSES
 
 PAGE_SIZE = 50
@@ -23,6 +24,8 @@ class QueueFilter:
     channel: str = ""
     brand: str = ""  # slug
     before: str = ""  # keyset cursor: "<last activity iso>,<id>"
+    form: str = ""  # a form's id: tickets sent with it
+    field: str = ""  # "<key>:<value>": tickets whose choice (or checkbox) field has this value
 
     @classmethod
     def from_params(cls, params) -> "QueueFilter":
@@ -30,12 +33,16 @@ class QueueFilter:
         status = params.get("status", "active")
         scope = params.get("scope", "everyone")
         channel = params.get("channel", "")
+        form = params.get("form", "")
+        field = params.get("field", "")
         return cls(
             status=status if status in STATUS_FILTERS else "active",
             scope=scope if scope in SCOPES else "everyone",
             channel=channel if channel in CHANNELS else "",
             brand=params.get("brand", "")[:64],
             before=params.get("before", "")[:64],
+            form=form if form.isdigit() and len(form) < 10 else "",
+            field=field if ":" in field and len(field) <= 300 else "",
         )
 
     def query_string(self, **changes) -> str:
@@ -44,6 +51,7 @@ class QueueFilter:
         pairs = [(k, v) for k, v, default in (
             ("status", merged.status, "active"), ("scope", merged.scope, "everyone"),
             ("channel", merged.channel, ""), ("brand", merged.brand, ""),
+            ("form", merged.form, ""), ("field", merged.field, ""),
             ("before", merged.before, "")) if v != default]
         return "?" + urlencode(pairs) if pairs else ""
 
@@ -56,9 +64,16 @@ def _status_matches(status: str, wanted: str) -> bool:
     return status == wanted
 
 
+def field_filter(f: QueueFilter) -> tuple[str, str]:
+    key, _, value = f.field.partition(":")
+    return key, value
+
+
 def matches(f: QueueFilter, agent_id: int, brand_id_of_slug: dict, *, status: str, brand_id: int,
-            channel: str, assignee_id: int) -> bool:
-    """Whether a ticket with these values belongs in the filtered queue."""
+            channel: str, assignee_id: int, form_id: int | None = None,
+            choices: frozenset = frozenset()) -> bool:
+    """Whether a ticket with these values belongs in the filtered queue (choices: its
+    (key, value) pairs of filterable form fields)."""
     if not _status_matches(status, f.status):
         return False
     if f.scope == "mine" and assignee_id != agent_id:
@@ -67,12 +82,27 @@ def matches(f: QueueFilter, agent_id: int, brand_id_of_slug: dict, *, status: st
         return False
     if f.channel and channel != f.channel:
         return False
+    if f.form and form_id != int(f.form):
+        return False
+    if f.field and field_filter(f) not in choices:
+        return False
     return not (f.brand and brand_id != brand_id_of_slug.get(f.brand, -1))
 
 
 def ticket_matches(f: QueueFilter, agent_id: int, brand_id_of_slug: dict, ticket) -> bool:
+    choices = ticket_choices(db.generation, ticket.id) if f.field and ticket.form_id else frozenset()
     return matches(f, agent_id, brand_id_of_slug, status=ticket.status, brand_id=ticket.brand_id,
-                   channel=ticket.channel, assignee_id=ticket.assignee_id or 0)
+                   channel=ticket.channel, assignee_id=ticket.assignee_id or 0,
+                   form_id=ticket.form_id, choices=choices)
+
+
+@functools.lru_cache(maxsize=4096)
+def ticket_choices(generation: int, ticket_id: int) -> frozenset:
+    """A ticket's (key, value) pairs of filterable form fields. Kept in memory: a ticket's
+    fields are written with the ticket and never change (generation: the database's)."""
+    query = (TicketField.select(TicketField.key, TicketField.choice)
+             .where((TicketField.ticket == ticket_id) & (TicketField.choice != "")))
+    return frozenset(database.execute(query).fetchall())
 
 
 def _where(f: QueueFilter, agent_id: int, brand_id_of_slug: dict):
@@ -89,6 +119,12 @@ def _where(f: QueueFilter, agent_id: int, brand_id_of_slug: dict):
         conditions.append(Ticket.channel == f.channel)
     if f.brand:
         conditions.append(Ticket.brand == brand_id_of_slug.get(f.brand, -1))
+    if f.form:
+        conditions.append(Ticket.form_id == int(f.form))
+    if f.field:
+        key, value = field_filter(f)
+        conditions.append(Ticket.id.in_(TicketField.select(TicketField.ticket).where(
+            (TicketField.key == key) & (TicketField.choice == value))))
     if f.before:
         moment, _, ticket_id = f.before.partition(",")
         try:
@@ -103,7 +139,7 @@ def _where(f: QueueFilter, agent_id: int, brand_id_of_slug: dict):
 # What a queue row shows. A class made once: peewee's .namedtuples() makes a new one per query.
 QueueRow = namedtuple("QueueRow", (
     "id subject status channel brand_id assignee_id last_activity_at waiting_since "
-    "customer_name customer_email brand_name assignee_name"))
+    "customer_name customer_email brand_name assignee_name form_id is_live"))
 
 
 def row_query():
@@ -111,7 +147,7 @@ def row_query():
     return (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.channel,
                           Ticket.brand_id, Ticket.assignee_id, Ticket.last_activity_at,
                           Ticket.waiting_since, Customer.name, Customer.email, Brand.name,
-                          Agent.name)
+                          Agent.name, Ticket.form_id, Ticket.is_live)
             .join(Customer, on=(Ticket.customer == Customer.id))
             .switch(Ticket).join(Brand, on=(Ticket.brand == Brand.id))
             .switch(Ticket).join(Agent, peewee.JOIN.LEFT_OUTER, on=(Ticket.assignee == Agent.id)))
@@ -137,6 +173,10 @@ class QueuePage:
 
 
 def list_tickets(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> QueuePage:
+    return _kept(("page", f, agent_id), lambda: read_page(f, agent_id, brand_id_of_slug))
+
+
+def read_page(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> QueuePage:
     query = row_query()
     conditions = _where(f, agent_id, brand_id_of_slug)
     if conditions:
@@ -150,20 +190,59 @@ def list_tickets(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> Queue
     return QueuePage(tickets=rows, next_cursor=next_cursor)
 
 
-_counted: dict = {}  # (event log version, filter, agent) -> counters
-_COUNTED_MAX = 512
-
-
 def counters(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> dict:
-    """Counters, computed again only when the event log has grown: every change to a tally is
-    made in a transaction that also records an event. The version is read first, so counters
-    stored under it are at least that new."""
-    key = (db.generation, latest_event_id(), f.status, f.scope, f.channel, f.brand, agent_id)
-    result = _counted.get(key)
+    count = count_matching if f.form or f.field else count_tallies
+    return _kept(("counters", f, agent_id), lambda: count(f, agent_id, brand_id_of_slug))
+
+
+# Queue pages and counters, kept until the event log grows: every change that a queue shows is
+# made in a transaction that also records an event. The version is read first, so what is kept
+# under it is at least that new. Agents loading the same queue then share one query.
+_kept_results: dict = {}
+_KEPT_MAX = 512
+
+
+def _kept(key: tuple, compute):
+    full_key = (db.generation, latest_event_id(), *key)
+    result = _kept_results.get(full_key)
     if result is None:
-        if len(_counted) >= _COUNTED_MAX:
-            _counted.clear()
-        result = _counted[key] = count_tallies(f, agent_id, brand_id_of_slug)
+        if len(_kept_results) >= _KEPT_MAX:
+            _kept_results.clear()
+        result = _kept_results[full_key] = compute()
+    return result
+
+
+def count_matching(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> dict:
+    """The counters of count_tallies by counting tickets, for the filters the tallies do not
+    know (form, field): four grouped counts, each with the other filters kept."""
+    result = {"status": dict.fromkeys(STATUS_FILTERS, 0), "scope": dict.fromkeys(SCOPES, 0),
+              "channel": dict.fromkeys(("", *CHANNELS), 0),
+              "brand": dict.fromkeys(("", *brand_id_of_slug), 0)}
+    slug_of = {brand_id: slug for slug, brand_id in brand_id_of_slug.items()}
+
+    def grouped(column, **left_out):
+        conditions = _where(replace(f, before="", **left_out), agent_id, brand_id_of_slug)
+        query = Ticket.select(column, peewee.fn.COUNT(Ticket.id)).where(*conditions)
+        return database.execute(query.group_by(column)).fetchall()
+
+    for status, count in grouped(Ticket.status, status="all"):
+        result["status"]["all"] += count
+        result["status"][status] = result["status"].get(status, 0) + count
+        if status in ACTIVE_STATUSES:
+            result["status"]["active"] += count
+    for assignee_id, count in grouped(Ticket.assignee, scope="everyone"):
+        result["scope"]["everyone"] += count
+        if not assignee_id:
+            result["scope"]["unassigned"] += count
+        if assignee_id == agent_id:
+            result["scope"]["mine"] += count
+    for channel, count in grouped(Ticket.channel, channel=""):
+        result["channel"][""] += count
+        result["channel"][channel] = result["channel"].get(channel, 0) + count
+    for brand_id, count in grouped(Ticket.brand, brand=""):
+        result["brand"][""] += count
+        if brand_id in slug_of:
+            result["brand"][slug_of[brand_id]] += count
     return result
 
 

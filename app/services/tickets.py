@@ -128,9 +128,21 @@ def new_outgoing(ticket: Ticket, secret_key: str, text: str, agent: Agent | None
     return message
 
 
+def new_chat_reply(ticket: Ticket, text: str, agent: Agent) -> Message:
+    """An answer on a live chat, inside the caller's transaction: sent as it is stored (the
+    visitor's open widget reads it from the conversation), never mailed."""
+    now = utcnow()
+    message = Message.create(ticket=ticket, direction="outgoing", author=agent, body_text=text,
+                             state="sent", sent_at=now, created_at=now)
+    events.record("message.sent", ticket=ticket, agent=agent, message_id=message.id,
+                  to="the chat", chat=True)
+    return message
+
+
 def reply(ticket_id: int, text: str, agent: Agent, secret_key: str,
           then_status: str | None = None) -> Message:
-    """An agent's answer: stored as queued at once; the worker sends it."""
+    """An agent's answer: into the chat while the ticket's chat is live; otherwise an email,
+    stored as queued at once, which the worker sends."""
     text = text.strip()
     if not text:
         raise TicketError("The reply is empty.")
@@ -140,9 +152,13 @@ def reply(ticket_id: int, text: str, agent: Agent, secret_key: str,
         raise TicketError(f"“Send and set {then_status}” is not an action.")
     with transaction():
         ticket = lock_ticket(ticket_id)
-        if not ticket.customer.email:
-            raise TicketError("This customer has no email address to reply to.")
-        message = new_outgoing(ticket, secret_key, text, agent)
+        if ticket.is_live:
+            message, to_send = new_chat_reply(ticket, text, agent), []
+        else:
+            if not ticket.customer.email:
+                raise TicketError("This customer has no email address to reply to.")
+            message = new_outgoing(ticket, secret_key, text, agent)
+            to_send = [message.id]
         ticket.waiting_since = None
         ticket.last_activity_at = utcnow()
         ticket.save()
@@ -150,7 +166,7 @@ def reply(ticket_id: int, text: str, agent: Agent, secret_key: str,
             apply_status(ticket, then_status, agent)
         elif ticket.status == "new":
             apply_status(ticket, "open", agent)
-    Outbox([message.id]).send()
+    Outbox(to_send).send()
     return message
 
 

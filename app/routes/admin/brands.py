@@ -1,4 +1,4 @@
-"""Admins manage brands and their outgoing mail, and send a test email."""
+"""Admins manage brands (outgoing mail, acknowledgements, chat widget) and send a test email."""
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
@@ -20,7 +20,8 @@ def _brand(request):
 def _form(request, editing, values, error="", field="", status_code=200, test_result=None):
     return render(request, "pages/admin/brand_form.html",
                   {"editing": editing, "values": values, "error": error, "field": field,
-                   "test_result": test_result}, status_code=status_code)
+                   "test_result": test_result, "base_url": request.app.state.settings.base_url},
+                  status_code=status_code)
 
 
 @admin_required
@@ -30,7 +31,8 @@ async def brand_list(request):
 
 @admin_required
 async def new_brand_page(request):
-    return _form(request, None, {"smtp_port": 587, "smtp_security": "starttls"})
+    return _form(request, None, {"smtp_port": 587, "smtp_security": "starttls",
+                                 "widget_color": "#2f5fd0", "timezone": "UTC"})
 
 
 @admin_required

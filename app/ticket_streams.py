@@ -1,0 +1,168 @@
+"""Live streams of one ticket: the agent's ticket page (HTML fragments for htmx) and the
+visitor's chat widget (JSON). Both read new messages from the ticket's conversation whenever
+an event about the ticket arrives, so nothing depends on which process made the change."""
+import asyncio
+import json
+
+import peewee
+from sse_starlette import ServerSentEvent
+
+from app.events import SIGNAL_KINDS, event_data
+from app.mail import display
+from app.models import Agent, ChatSession, Customer, Message, Ticket
+from app.services import agents, chat
+from app.templating import render
+
+# An open stream also says "still here": the agent stays online, the visitor's chat live.
+PRESENCE_EVERY_SECONDS = 30
+CATCH_UP = object()  # what a stream starts with: everything after the client's last message
+
+
+class TicketFeed:
+    """The broadcaster's one subscriber for every single-ticket stream of this process: each
+    event goes to the streams of its ticket only (one dict lookup, however many are open)."""
+
+    def __init__(self):
+        self.streams: dict[int, set] = {}
+
+    def add(self, stream: "TicketStream") -> None:
+        self.streams.setdefault(stream.ticket_id, set()).add(stream)
+
+    def remove(self, stream: "TicketStream") -> None:
+        streams = self.streams.get(stream.ticket_id)
+        if streams is not None:
+            streams.discard(stream)
+            if not streams:
+                del self.streams[stream.ticket_id]
+
+    def offer(self, event, is_new: bool) -> None:
+        for stream in list(self.streams.get(event.ticket_id, ())):
+            stream.offer(event)
+
+    def close(self) -> None:
+        for streams in list(self.streams.values()):
+            for stream in list(streams):
+                stream.close()
+
+
+class TicketStream:
+    """One open stream of a ticket: the events waiting for it (None ends it)."""
+
+    def __init__(self, ticket_id: int, max_pending: int = 200):
+        self.ticket_id = ticket_id
+        self.pending: asyncio.Queue = asyncio.Queue(maxsize=max_pending)
+
+    def offer(self, event) -> None:
+        try:
+            self.pending.put_nowait(event)
+        except asyncio.QueueFull:
+            self.close()  # the client reconnects and catches up from its last message
+
+    def close(self) -> None:
+        while True:
+            try:
+                self.pending.put_nowait(None)
+                return
+            except asyncio.QueueFull:
+                self.pending.get_nowait()
+
+    async def next_event(self, still_here):
+        """The next event, or None when the stream must end. Meanwhile, and on every event,
+        still_here() tells that the reader is still there (it throttles its own writes)."""
+        while True:
+            still_here()
+            try:
+                async with asyncio.timeout(PRESENCE_EVERY_SECONDS):
+                    return await self.pending.get()
+            except TimeoutError:
+                continue
+
+
+def _ticket(ticket_id: int) -> Ticket:
+    """The ticket with its customer, whose name the message partial shows."""
+    return Ticket.select(Ticket, Customer).join(Customer).where(Ticket.id == ticket_id).get()
+
+
+def _messages_after(ticket_id: int, after: int) -> list[Message]:
+    """The ticket's messages after the one the page has, with their author's name."""
+    return list(Message.select(Message, Agent.id, Agent.name).join(Agent, peewee.JOIN.LEFT_OUTER)
+                .where((Message.ticket == ticket_id) & (Message.id > after))
+                .order_by(Message.id).limit(500))
+
+
+def _fragment(html: str, message_id: int | None = None) -> bytes:
+    return ServerSentEvent(data=html, event="ticket",
+                           id=str(message_id) if message_id else None).encode()
+
+
+def _chat_state_fragment(ticket: Ticket) -> bytes:
+    return _fragment(render("partials/_chat_state.html", ticket=ticket,
+                            chat=chat.session_of_ticket(ticket.id), oob=True))
+
+
+def _typing_fragment(name: str) -> bytes:
+    return _fragment(render("partials/_chat_typing.html", typing=name, oob=True))
+
+
+async def agent_frames(stream: TicketStream, agent_id: int, after: int, page_live: bool):
+    """The ticket page's stream: new messages (the page's own message partial), the chat's
+    state when it changes, and "… is typing" while the visitor types."""
+    def still_here():
+        agents.record_seen(agent_id)
+
+    ticket = _ticket(stream.ticket_id)  # what the message partial shows of it never changes
+    live = page_live
+    event = CATCH_UP
+    while event is not None:
+        if event is not CATCH_UP and event.kind in SIGNAL_KINDS:
+            if event_data(event).get("who") == "visitor":
+                yield _typing_fragment(ticket.customer.display_name)
+        else:
+            # Only chat.started and chat.ended change it. (One hidden behind a later change of
+            # the same moment shows on the next load; reply() decides by the ticket anyway.)
+            if event is not CATCH_UP and event.kind.startswith("chat."):
+                ticket.is_live = (Ticket.select(Ticket.is_live).where(Ticket.id == ticket.id)
+                                  .scalar())
+            messages = _messages_after(ticket.id, after)
+            views = display.message_views(messages) if messages else {}
+            for message in messages:
+                yield _fragment(render("partials/_message_push.html", message=message,
+                                       ticket=ticket, views=views), message.id)
+                after = message.id
+            if any(m.direction == "incoming" for m in messages):
+                yield _typing_fragment("")  # the visitor sent what they typed
+            if ticket.is_live != live:
+                live = ticket.is_live
+                yield _chat_state_fragment(ticket)
+        event = await stream.next_event(still_here)
+
+
+def _json_frame(kind: str, data: dict, message_id: int | None = None) -> bytes:
+    return ServerSentEvent(data=json.dumps(data, ensure_ascii=False), event=kind,
+                           id=str(message_id) if message_id else None).encode()
+
+
+async def visitor_frames(stream: TicketStream, session: ChatSession, after: int):
+    """The widget's stream: new messages of the conversation as JSON (`message`, with the
+    message id as the event id), `typing` while an agent types, and `state` when it ends."""
+    def still_here():
+        chat.visitor_seen(session)
+
+    event = CATCH_UP
+    while event is not None:
+        if event is not CATCH_UP and event.kind in SIGNAL_KINDS:
+            data = event_data(event)
+            if data.get("who") == "agent":
+                yield _json_frame("typing", {"name": data.get("name", "")})
+        else:
+            for message in chat.visible_messages(session.ticket_id, after):
+                yield _json_frame("message", chat.message_json(message, session), message.id)
+                after = message.id
+            # Read again only when the chat may have ended. (Should another change of the
+            # ticket hide its chat.ended in the same moment, the visitor's next post is told.)
+            if event is not CATCH_UP and event.kind.startswith("chat."):
+                session = ChatSession.get_by_id(session.id)
+            if session.state != "live":
+                yield _json_frame("state", {"state": session.state})
+                return  # the widget closes its EventSource on this
+        event = await stream.next_event(still_here)
