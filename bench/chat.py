@@ -181,6 +181,7 @@ async def run_chats(port: int, cookie: str, csrf: str) -> dict:
         "stream of each chat (as if the agent had every chat open).")
 
     rows, errors = [], []
+    started = time.monotonic()
 
     async def converse(n: int, token: str, ticket_id: int, http: Http):
         agent_http = Http(port)
@@ -197,7 +198,8 @@ async def run_chats(port: int, cookie: str, csrf: str) -> dict:
                 errors.append(f"visitor message {status}: {data[:120]!r}")
                 continue
             on_agent = await agent_seen.wait_for(question, ARRIVAL_TIMEOUT)
-            row = {"chat": n, "round": k, "to_agent_ms": None, "to_visitor_ms": None}
+            row = {"chat": n, "round": k, "at_s": round(sent - started, 2), "to_agent_ms": None,
+                   "to_visitor_ms": None}
             rows.append(row)
             if on_agent is None:
                 continue
@@ -285,6 +287,10 @@ def run(results: dict) -> None:
         f"Round trip (both, without the agent's thinking): p50 "
         f"{statistics.median(round_trips):.1f} ms, p99 {_percentile(round_trips, 99):.1f} ms; "
         f"missed: {missed}.")
+    slowest = sorted((r for r in rows if "round_trip_ms" in r), key=lambda r: -r["round_trip_ms"])
+    log("Slowest: " + "; ".join(
+        f"chat {r['chat']} message {r['round']} sent {r['at_s']} s into the run: "
+        f"{r['to_agent_ms']:.0f} + {r['to_visitor_ms']:.0f} ms" for r in slowest[:5]))
     log(meter.describe(per=len(round_trips), unit="round trip"))
     results["chat_roundtrip_p50_ms"] = round(statistics.median(round_trips), 1)
     results["chat_roundtrip_p99_ms"] = round(_percentile(round_trips, 99), 1)
