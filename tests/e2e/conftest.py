@@ -7,12 +7,15 @@ needed or used.
 """
 import os
 import re
+import threading
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from app.services import contact
 from tests.conftest import PASSWORD
+from tests.helpers import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -152,3 +155,41 @@ def make_ticket(app, brand):
         return contact.submit(brand, submission, app.state.settings.secret_key).ticket
 
     return make
+
+
+class OtherSite:
+    """Another website (a brand's shop) on its own port, so another origin than the helpdesk:
+    serves the pages it is given, and `any_page` (when set) at every other path."""
+
+    def __init__(self, host: str = "127.0.0.1", any_page: str | None = None):
+        self.port = free_port()
+        self.origin = f"http://{host}:{self.port}"
+        self.pages: dict[str, str] = {}
+        pages = self.pages
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                page = pages.get(self.path, any_page)
+                body = (page if page is not None else "not found").encode()
+                self.send_response(200 if page is not None else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return self.origin + path
+
+    def start(self) -> "OtherSite":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

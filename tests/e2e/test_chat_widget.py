@@ -1,15 +1,12 @@
 """The chat widget in a real browser, embedded by a page of another site (another origin):
 a live chat both ways with typing, the offline message answered by email, reloads."""
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from app.models import Message, Ticket
 from app.services import brands
-from tests.e2e.conftest import log_in, wait_for_live_queue
-from tests.helpers import free_port
+from tests.e2e.conftest import OtherSite, log_in, wait_for_live_queue
 
 pytestmark = pytest.mark.e2e
 expect = pytest.importorskip(
@@ -30,43 +27,12 @@ HOST_PAGE = """<!doctype html>
 </body></html>"""
 
 
-class HostSite:
-    """A shop's site on its own 127.0.0.1 port (another origin than the helpdesk) whose pages
-    carry the widget's script tag."""
-
-    def __init__(self, helpdesk_url: str, slug: str):
-        page = HOST_PAGE.format(helpdesk=helpdesk_url, slug=slug).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(page)))
-                self.end_headers()
-                self.wfile.write(page)
-
-            def log_message(self, *args):
-                pass
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self):
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def host_site(live_server, brand):
-    site = HostSite(live_server.url, brand.slug)
-    site.start()
+    # A shop's site whose every page carries the widget's script tag.
+    site = OtherSite(any_page=HOST_PAGE.format(helpdesk=live_server.url, slug=brand.slug)).start()
     values = {name: getattr(brand, name) for name in brands.FIELDS}
-    brands.update_brand(brand.slug, {**values, "allowed_origins": site.url, "widget_color": "#1f7a4d"})
+    brands.update_brand(brand.slug, {**values, "allowed_origins": site.origin, "widget_color": "#1f7a4d"})
     yield site
     site.stop()
 
@@ -91,7 +57,7 @@ def test_visitor_and_agent_chat_live_both_ways(open_tab, host_site, agent):
 
     visitor = open_tab()
     shop = visitor.page
-    shop.goto(host_site.url)
+    shop.goto(host_site.origin)
     chat = widget(shop)
     start_chat(shop, "Do you ship to Norway?")
     messages = chat.locator("li")
@@ -106,7 +72,7 @@ def test_visitor_and_agent_chat_live_both_ways(open_tab, host_site, agent):
     row.locator("a.subject").click()
     agent_page = desk.page
     expect(agent_page.get_by_text("Your answer goes to the chat at once.")).to_be_visible()
-    expect(agent_page.get_by_text(f"Written from {host_site.url}/")).to_be_visible()
+    expect(agent_page.get_by_text(f"Written from {host_site.origin}/")).to_be_visible()
     wait_for_live_queue(desk)  # the ticket page's stream is open
     marker = desk.set_marker()
 
@@ -136,7 +102,7 @@ def test_visitor_and_agent_chat_live_both_ways(open_tab, host_site, agent):
     assert desk.marker() == marker, "the ticket page was reloaded instead of updated live"
 
     # A reload (or another page of the same site) keeps the conversation, and it stays live.
-    shop.goto(f"{host_site.url}/checkout")
+    shop.goto(f"{host_site.origin}/checkout")
     expect(messages).to_have_count(3)
     expect(messages.nth(1)).to_contain_text("To Oslo, please.")
     agent_page.get_by_label("Reply to Maria Lopez").fill("Anything else?")
@@ -160,7 +126,7 @@ def test_visitor_and_agent_chat_live_both_ways(open_tab, host_site, agent):
 def test_widget_styles_and_the_shops_styles_stay_apart(open_tab, host_site):
     visitor = open_tab()
     shop = visitor.page
-    shop.goto(host_site.url)
+    shop.goto(host_site.origin)
     launcher = widget(shop).get_by_role("button", name="Leave us a message")
     expect(launcher).to_be_visible()
     # The brand's colour, not the shop's "button { background: red !important }".
@@ -186,7 +152,7 @@ def test_offline_message_becomes_a_ticket_and_the_answer_reaches_the_visitor_by_
         open_tab, host_site, agent, smtp_server):
     visitor = open_tab()
     shop = visitor.page
-    shop.goto(f"{host_site.url}/tents/alpine-2")
+    shop.goto(f"{host_site.origin}/tents/alpine-2")
     chat = widget(shop)
     chat.get_by_role("button", name="Leave us a message").click()
     expect(chat.get_by_text("Nobody is available to chat right now. Leave a message and we "
@@ -220,7 +186,7 @@ def test_offline_message_becomes_a_ticket_and_the_answer_reaches_the_visitor_by_
     page = desk.page
     page.goto(f"/tickets/{ticket.id}")
     expect(page.get_by_text("Left as a message.")).to_be_visible()
-    expect(page.get_by_text(f"Written from {host_site.url}/tents/alpine-2")).to_be_visible()
+    expect(page.get_by_text(f"Written from {host_site.origin}/tents/alpine-2")).to_be_visible()
     page.get_by_label("Reply to Maria Lopez").fill("Yes: 3,000 mm, fully taped seams.")
     page.get_by_role("button", name="Send", exact=True).click()
     expect(page.locator("li.message.outgoing").filter(has_text="taped seams").locator(".badge")

@@ -3,16 +3,14 @@
 form on other sites: the plain HTML snippet posting across sites, the iframe framed only where
 the brand allows."""
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from app.models import Form, Ticket
 from app.services import brands as brand_service
 from app.services import forms
-from tests.e2e.conftest import log_in, wait_for_live_queue
-from tests.helpers import free_port, wait_until
+from tests.e2e.conftest import OtherSite, log_in, wait_for_live_queue
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 expect = pytest.importorskip(
@@ -26,41 +24,12 @@ def settings(settings):
     return settings.with_changes(form_min_fill_seconds=0)
 
 
-class OtherSite:
-    """Another website (a brand's shop) on its own port: serves the pages it is given."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.pages: dict[str, str] = {}
-        pages = self.pages
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = pages.get(self.path, "not found").encode()
-                self.send_response(200 if self.path in pages else 404)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def url(self, path: str, host: str = "localhost") -> str:
-        # "localhost" is another site than the helpdesk's 127.0.0.1, not only another origin.
-        return f"http://{host}:{self.port}{path}"
-
-
 @pytest.fixture
 def other_site():
-    site = OtherSite()
-    site.thread.start()
+    # "localhost" is another site than the helpdesk's 127.0.0.1, not only another origin.
+    site = OtherSite(host="localhost").start()
     yield site
-    site.server.shutdown()
-    site.server.server_close()
+    site.stop()
 
 
 def _returns_form(brand) -> Form:
@@ -230,7 +199,7 @@ def test_the_iframe_variant_is_frameable_only_by_the_brands_sites(open_tab, live
 
     # A site the brand does not list (another origin: the same port under another name).
     stranger = open_tab()
-    stranger.page.goto(other_site.url("/frames", host="127.0.0.1"))
+    stranger.page.goto(f"http://127.0.0.1:{other_site.port}/frames")  # another origin
     _wait_refused(stranger, f"frame-ancestors {allowed}")
     expect(stranger.page.frame_locator("#embed").get_by_role("heading", name="Returns")).to_have_count(0)
 
