@@ -1,6 +1,8 @@
 """The queue: the home page for agents, and its live stream of changed tickets."""
 import asyncio
+import time
 
+from markupsafe import Markup
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 from starlette.routing import Route
@@ -8,6 +10,7 @@ from starlette.routing import Route
 from app import events
 from app.live import QueueStream
 from app.services import agents, directory, forms, queue
+from app.templating import render as render_template
 from app.web import current_agent, login_required, render
 
 CATCH_UP_LIMIT = 1000
@@ -28,9 +31,11 @@ async def queue_page(request):
     agent = request.scope["agent"]
     queue_filter = queue.QueueFilter.from_params(request.query_params)
     brand_ids = directory.brand_ids_by_slug()
+    page = queue.list_tickets(queue_filter, agent.id, brand_ids)
     context = {
         "filter": queue_filter,
-        "page": queue.list_tickets(queue_filter, agent.id, brand_ids),
+        "page": page,
+        "rows_html": _rows_html(queue_filter, agent.id, page),
         "counts": queue.counters(queue_filter, agent.id, brand_ids),
         "brands": directory.brands(),
         "forms": directory.forms(),
@@ -41,6 +46,15 @@ async def queue_page(request):
     context["stream_url"] = (f"/events/queue{query}{'&' if query else '?'}"
                              f"after={request.app.state.broadcaster.last_id}")
     return render(request, "pages/queue.html", context, fragment="partials/_queue.html")
+
+
+def _rows_html(queue_filter, agent_id: int, page) -> Markup:
+    """The page's rows as the row partial renders them (the stream pushes the same partial),
+    kept with the page they show, for at most a minute: the rows say how long ago things were,
+    to the minute."""
+    minute = int(time.time() // 60)
+    return queue.kept(("rows", queue_filter, agent_id, minute), lambda: Markup(
+        render_template("partials/_ticket_row.html", rows=page.tickets)))
 
 
 def _resume_point(request) -> int | None:

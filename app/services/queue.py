@@ -173,7 +173,7 @@ class QueuePage:
 
 
 def list_tickets(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> QueuePage:
-    return _kept(("page", f, agent_id), lambda: read_page(f, agent_id, brand_id_of_slug))
+    return kept(("page", f, agent_id), lambda: read_page(f, agent_id, brand_id_of_slug))
 
 
 def read_page(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> QueuePage:
@@ -192,17 +192,18 @@ def read_page(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> QueuePag
 
 def counters(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> dict:
     count = count_matching if f.form or f.field else count_tallies
-    return _kept(("counters", f, agent_id), lambda: count(f, agent_id, brand_id_of_slug))
+    return kept(("counters", f, agent_id), lambda: count(f, agent_id, brand_id_of_slug))
 
 
-# Queue pages and counters, kept until the event log grows: every change that a queue shows is
-# made in a transaction that also records an event. The version is read first, so what is kept
-# under it is at least that new. Agents loading the same queue then share one query.
+# Queue pages, counters and their rendered rows, kept until the event log grows: every change
+# that a queue shows is made in a transaction that also records an event. The version is read
+# first, so what is kept under it is at least that new. Agents loading the same queue then
+# share one query and one rendering.
 _kept_results: dict = {}
 _KEPT_MAX = 512
 
 
-def _kept(key: tuple, compute):
+def kept(key: tuple, compute):
     full_key = (db.generation, latest_event_id(), *key)
     result = _kept_results.get(full_key)
     if result is None:
