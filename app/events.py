@@ -116,6 +116,17 @@ class Broadcaster:
                 return
 
 
+def end_stream(pending: asyncio.Queue) -> None:
+    """Queue the None that ends an open stream; when its queue is full, the oldest waiting
+    frame makes room (the client reconnects and catches up anyway)."""
+    while True:
+        try:
+            pending.put_nowait(None)
+            return
+        except asyncio.QueueFull:
+            pending.get_nowait()
+
+
 # Events that change nothing about the ticket (someone is typing in a chat): passed on each
 # one, never standing in for a change, and left out of the ticket's history.
 SIGNAL_KINDS = frozenset({"chat.typing"})

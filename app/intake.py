@@ -64,13 +64,18 @@ def find_or_create_customer(email: str, name: str) -> Customer:
                 .first())
     if identity:
         customer = identity.customer
-        if name and not customer.name:
-            customer.name = name
-            customer.save()
+        fill_in_name(customer, name)
         return customer
     customer = Customer.create(name=name, email=email)
     CustomerIdentity.create(customer=customer, kind="email", value=email)
     return customer
+
+
+def fill_in_name(customer: Customer, name: str) -> None:
+    """A customer known without a name gets the one a later message gives."""
+    if name and not customer.name:
+        customer.name = name
+        customer.save(only=[Customer.name])
 
 
 def _duplicate(incoming: Incoming) -> IntakeResult | None:
@@ -102,10 +107,14 @@ def receive(incoming: Incoming, secret_key: str) -> IntakeResult:
 
 def _store(incoming: Incoming, secret_key: str) -> tuple[IntakeResult, Outbox]:
     now = utcnow()
-    customer = find_or_create_customer(incoming.sender_email, one_line(incoming.sender_name))
-    ticket = Ticket.get_or_none(Ticket.id == incoming.ticket_id) if incoming.ticket_id else None
+    name = one_line(incoming.sender_name)
+    # A message on a known ticket is from its customer (mail threading checks the sender, a
+    # chat's visitor is who started it): read with the ticket, not looked up by address.
+    ticket = (Ticket.select(Ticket, Customer).join(Customer)
+              .where(Ticket.id == incoming.ticket_id).first() if incoming.ticket_id else None)
     created = ticket is None
     if created:
+        customer = find_or_create_customer(incoming.sender_email, name)
         ticket = Ticket.create(
             subject=one_line(incoming.subject) or "(no subject)", channel=incoming.channel,
             brand=incoming.brand, customer=customer, created_at=now, last_activity_at=now,
@@ -118,12 +127,15 @@ def _store(incoming: Incoming, secret_key: str) -> tuple[IntakeResult, Outbox]:
         new_events = [events.row("ticket.created", ticket, channel=incoming.channel,
                                  brand=incoming.brand.slug, customer=customer.display_name)]
     else:
+        fill_in_name(ticket.customer, name)
         new_events = []
         if incoming.reopens and ticket.status in REOPENED_BY_CUSTOMER:
             apply_status(ticket, "open", None, reason="the customer wrote again")
         ticket.waiting_since = ticket.waiting_since or now
         ticket.last_activity_at = now
-        ticket.save()
+        # Only what changed: a whole-row UPDATE costs more to build, and would write back
+        # columns another transaction may have changed meanwhile.
+        ticket.save(only=[Ticket.waiting_since, Ticket.last_activity_at])
     message = Message.create(
         ticket=ticket, direction="incoming", body_text=incoming.text, body_html=incoming.html,
         channel_ref=incoming.channel_ref, message_id=incoming.message_id, created_at=now,

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from sse_starlette import ServerSentEvent
 
-from app.events import SIGNAL_KINDS
+from app.events import SIGNAL_KINDS, end_stream
 from app.models import Event
 from app.services import directory, queue
 from app.templating import render
@@ -81,9 +81,4 @@ class QueueStream:
             self.close()
 
     def close(self) -> None:
-        while True:
-            try:
-                self.pending.put_nowait(None)
-                return
-            except asyncio.QueueFull:
-                self.pending.get_nowait()
+        end_stream(self.pending)

@@ -3,11 +3,13 @@ visitor's chat widget (JSON). Both read new messages from the ticket's conversat
 an event about the ticket arrives, so nothing depends on which process made the change."""
 import asyncio
 import json
+from collections import OrderedDict
 
 import peewee
 from sse_starlette import ServerSentEvent
 
-from app.events import SIGNAL_KINDS, event_data
+from app import db
+from app.events import SIGNAL_KINDS, end_stream, event_data
 from app.mail import display
 from app.models import Agent, ChatSession, Customer, Message, Ticket
 from app.services import agents, chat
@@ -59,12 +61,7 @@ class TicketStream:
             self.close()  # the client reconnects and catches up from its last message
 
     def close(self) -> None:
-        while True:
-            try:
-                self.pending.put_nowait(None)
-                return
-            except asyncio.QueueFull:
-                self.pending.get_nowait()
+        end_stream(self.pending)
 
     async def next_event(self, still_here):
         """The next event, or None when the stream must end. Meanwhile, and on every event,
@@ -84,10 +81,29 @@ def _ticket(ticket_id: int) -> Ticket:
 
 
 def _messages_after(ticket_id: int, after: int) -> list[Message]:
-    """The ticket's messages after the one the page has, with their author's name."""
+    """The ticket's messages after the one the stream has, with their author's name."""
     return list(Message.select(Message, Agent.id, Agent.name).join(Agent, peewee.JOIN.LEFT_OUTER)
                 .where((Message.ticket == ticket_id) & (Message.id > after))
                 .order_by(Message.id).limit(500))
+
+
+# What an event brought, read once for every stream of its ticket in this process: the agent's
+# page and the visitor's widget ask the same on each message of a chat. Only the reads of the
+# last few events are kept; keyed by database too, as event ids start again in a new one.
+_READS_KEPT = 256
+_reads: OrderedDict = OrderedDict()
+
+
+def _new_messages(ticket_id: int, after: int, event) -> list[Message]:
+    if event is CATCH_UP:
+        return _messages_after(ticket_id, after)
+    key = (db.generation, event.id, after)  # an event is about one ticket
+    messages = _reads.get(key)
+    if messages is None:
+        messages = _reads[key] = _messages_after(ticket_id, after)
+        while len(_reads) > _READS_KEPT:
+            _reads.popitem(last=False)
+    return messages
 
 
 def _fragment(html: str, message_id: int | None = None) -> bytes:
@@ -123,7 +139,7 @@ async def agent_frames(stream: TicketStream, agent_id: int, after: int, page_liv
             if event is not CATCH_UP and event.kind.startswith("chat."):
                 ticket.is_live = (Ticket.select(Ticket.is_live).where(Ticket.id == ticket.id)
                                   .scalar())
-            messages = _messages_after(ticket.id, after)
+            messages = _new_messages(ticket.id, after, event)
             views = display.message_views(messages) if messages else {}
             for message in messages:
                 yield _fragment(render("partials/_message_push.html", message=message,
@@ -155,13 +171,15 @@ async def visitor_frames(stream: TicketStream, session: ChatSession, after: int)
             if data.get("who") == "agent":
                 yield _json_frame("typing", {"name": data.get("name", "")})
         else:
-            for message in chat.visible_messages(session.ticket_id, after):
-                yield _json_frame("message", chat.message_json(message, session), message.id)
-                after = message.id
+            for message in _new_messages(session.ticket_id, after, event):
+                if chat.is_visible(message):
+                    yield _json_frame("message", chat.message_json(message, session), message.id)
+                after = message.id  # past notes too: the agent's stream then reads the same
             # Read again only when the chat may have ended. (Should another change of the
             # ticket hide its chat.ended in the same moment, the visitor's next post is told.)
             if event is not CATCH_UP and event.kind.startswith("chat."):
-                session = ChatSession.get_by_id(session.id)
+                session.state = (ChatSession.select(ChatSession.state)
+                                 .where(ChatSession.id == session.id).scalar())
             if session.state != "live":
                 yield _json_frame("state", {"state": session.state})
                 return  # the widget closes its EventSource on this

@@ -83,10 +83,12 @@ def message_view(message, attachments, show_remote_images: bool = False) -> Mess
 
 
 def message_views(messages, show_images_of: int | None = None) -> dict[int, MessageView]:
-    """{message id: view} for a conversation, its attachments read in one query."""
+    """{message id: view} for a conversation, its attachments read in one query (none when no
+    message can have any: a live chat's stream asks for every message)."""
     files: dict[int, list] = {m.id: [] for m in messages}
-    if files:
-        query = (Attachment.select().where(Attachment.message.in_(list(files)))
+    wanted = [m.id for m in messages if m.may_have_files]
+    if wanted:
+        query = (Attachment.select().where(Attachment.message.in_(wanted))
                  .order_by(Attachment.id))
         for attachment in query:
             files[attachment.message_id].append(attachment)

@@ -79,6 +79,12 @@ class Message(BaseModel):
                    (("to_address", "created_at"), False))  # acknowledgements sent lately
 
     @property
+    def may_have_files(self) -> bool:
+        """Files come only with a mail or a form received (app.intake): never with what was
+        written here, nor with a chat message (channel_ref chat:...)."""
+        return self.direction == "incoming" and not (self.channel_ref or "").startswith("chat:")
+
+    @property
     def in_chat(self) -> bool:
         """An answer given into a live chat (not mailed)."""
         return self.direction == "outgoing" and not self.to_address

@@ -178,6 +178,7 @@ def find_session(brand: Brand, token: str, origin: str) -> ChatSession:
         raise ChatError("There is no such conversation.", code="not_found")
     if session.brand_id != brand.id or session.origin != origin:
         raise ChatError("This conversation belongs elsewhere.", code="forbidden")
+    session.brand = brand  # the caller's: not read again when the session needs it
     return session
 
 
@@ -265,30 +266,37 @@ def session_of_ticket(ticket_id: int) -> ChatSession | None:
             .order_by(ChatSession.id.desc()).first())
 
 
+VISIBLE_DIRECTIONS = ("incoming", "outgoing")
+
+
+def is_visible(message: Message) -> bool:
+    """The visitor sees their messages and the team's answers, never notes or automatic mail."""
+    return message.direction in VISIBLE_DIRECTIONS and not message.is_auto
+
+
 def visible_messages(ticket_id: int, after: int = 0, limit: int = 500) -> list:
-    """What the visitor sees of the conversation: their messages and the team's answers (never
-    notes or automatic mail), oldest first; only the columns the widget shows (streams ask
-    for this on every change of a live chat)."""
+    """What the visitor sees of the conversation (is_visible), oldest first; only the columns
+    the widget shows, with the author's name."""
     return list(Message.select(Message.id, Message.direction, Message.body_text,
-                               Message.created_at, Message.channel_ref,
-                               Agent.name.alias("author_name"))
+                               Message.created_at, Message.channel_ref, Agent.id, Agent.name)
                 .join(Agent, peewee.JOIN.LEFT_OUTER, on=(Message.author == Agent.id))
                 .where((Message.ticket == ticket_id) & (Message.id > after)
-                       & Message.direction.in_(("incoming", "outgoing"))
+                       & Message.direction.in_(VISIBLE_DIRECTIONS)
                        & (Message.is_auto == False))  # noqa: E712 (peewee expression)
-                .order_by(Message.id).limit(limit).objects())
+                .order_by(Message.id).limit(limit))
 
 
 def message_json(message, session: ChatSession) -> dict:
-    """A message as the widget shows it (with textContent there): one of visible_messages(),
-    or the visitor's own just stored."""
+    """A message as the widget shows it (with textContent there): read with its author's name
+    (visible_messages(), the ticket streams), or the visitor's own just stored."""
     incoming = message.direction == "incoming"
     prefix = f"chat:{session.id}:"
     ref = message.channel_ref or ""
     return {
         "id": message.id,
         "from": "visitor" if incoming else "agent",
-        "name": session.visitor_name if incoming else (message.author_name or session.brand.name),
+        "name": session.visitor_name if incoming else (message.author.name if message.author
+                                                       else session.brand.name),
         "text": message.body_text,
         "at": message.created_at.isoformat(timespec="seconds") + "Z",
         "client_id": ref[len(prefix):] if ref.startswith(prefix) else None,
