@@ -268,6 +268,31 @@ def test_chat_whose_visitor_left_ends_and_stays_in_the_queue(agent_client, shop,
     assert f'id="ticket-{ticket.id}"' in row and 'badge live' not in row
 
 
+def test_agent_ends_a_live_chat_and_the_answer_then_goes_by_email(agent_client, shop,
+                                                                   smtp_server):
+    token = start(agent_client)["token"]
+    ticket = Ticket.get()
+    page = agent_client.get(f"/tickets/{ticket.id}").text
+    assert "End the chat" in page
+    response = post_form(agent_client, f"/tickets/{ticket.id}/chat/end", {},
+                         page=f"/tickets/{ticket.id}", follow_redirects=False)
+    assert response.status_code == 303  # without JavaScript: back to the ticket
+
+    ticket = Ticket.get()
+    assert not ticket.is_live and ChatSession.get().state == "ended"
+    refused = say(agent_client, token, "Hello?")
+    assert refused.status_code == 409 and refused.json()["code"] == "ended"
+    assert widget(agent_client, "GET", "/chats/transcript", token).json()["state"] == "ended"
+    page = agent_client.get(f"/tickets/{ticket.id}").text
+    assert "Sam Support" in page and "ended the chat (an agent closed it)" in page
+    assert "End the chat" not in page
+    post_form(agent_client, f"/tickets/{ticket.id}/reply", {"text": "We ship to Norway."},
+              page=f"/tickets/{ticket.id}")
+    mail = smtp_server.wait_for(1)[-1]
+    assert mail["To"].addresses[0].addr_spec == "maria@example.org"
+    assert "We ship to Norway." in mail.get_body(("plain",)).get_content()
+
+
 def test_queue_row_of_a_live_chat_has_a_live_badge(agent_client, shop):
     start(agent_client)
     row = agent_client.get("/").text

@@ -140,6 +140,13 @@ async def message_fragment(request):
 
 
 @login_required
+async def end_chat(request):
+    """The agent closes a live chat; the ticket stays, answered by email from now on."""
+    chat.end_chat_of_ticket(_ticket_id(request), request.scope["agent"])
+    return _done(request, _ticket_id(request))
+
+
+@login_required
 async def typing(request):
     """The agent types an answer to a live chat (htmx, throttled): the visitor sees it."""
     chat.agent_typing(_ticket_id(request), request.scope["agent"])
@@ -175,6 +182,7 @@ routes = [
     Route("/tickets/{ticket_id:int}", ticket_page),
     Route("/tickets/{ticket_id:int}/stream", ticket_stream),
     Route("/tickets/{ticket_id:int}/typing", typing, methods=["POST"]),
+    Route("/tickets/{ticket_id:int}/chat/end", end_chat, methods=["POST"]),
     Route("/tickets/{ticket_id:int}/status", set_status, methods=["POST"]),
     Route("/tickets/{ticket_id:int}/assignee", set_assignee, methods=["POST"]),
     Route("/tickets/{ticket_id:int}/reply", send_reply, methods=["POST"]),

@@ -23,6 +23,7 @@ _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 VISITOR_SEEN_EVERY = timedelta(seconds=30)
 ENDED_BY_VISITOR = "the visitor closed it"
 ENDED_IDLE = "the visitor left"
+ENDED_BY_AGENT = "an agent closed it"
 
 
 class ChatError(ValueError):
@@ -229,9 +230,10 @@ def agent_typing(ticket_id: int, agent: Agent) -> bool:
     return True
 
 
-def end_chat(session_id: int, reason: str, idle_before=None) -> bool:
+def end_chat(session_id: int, reason: str, idle_before=None, agent: Agent | None = None) -> bool:
     """End a live chat: the ticket stays in the queue, answered by email from now on. With
-    idle_before, only if the visitor has not been seen since (checked under the lock)."""
+    idle_before, only if the visitor has not been seen since (checked under the lock); agent:
+    who closed it, when an agent did."""
     with transaction():
         ticket = lock_ticket(ChatSession.select(ChatSession.ticket)
                              .where(ChatSession.id == session_id).scalar())
@@ -247,9 +249,16 @@ def end_chat(session_id: int, reason: str, idle_before=None) -> bool:
         # Typing signals only mattered while the chat was live; the log keeps what happened.
         (Event.delete().where((Event.ticket == ticket.id) & (Event.kind == "chat.typing"))
          .execute())
-        events.record("chat.ended", ticket=ticket, session_id=session.id, reason=reason)
+        events.record("chat.ended", ticket=ticket, agent=agent, session_id=session.id,
+                      reason=reason)
     events.notify()
     return True
+
+
+def end_chat_of_ticket(ticket_id: int, agent: Agent) -> bool:
+    """An agent closes the ticket's live chat (the visitor's widget says it has ended)."""
+    session = session_of_ticket(ticket_id)
+    return session is not None and end_chat(session.id, ENDED_BY_AGENT, agent=agent)
 
 
 def end_idle_chats(idle_minutes: int) -> int:

@@ -136,6 +136,13 @@ def wait_for_live_queue(tab: Tab) -> None:
         timeout=TIMEOUT_MS)
 
 
+def wait_for_htmx_settled(page) -> None:
+    """htmx sets up what it swapped in (its hx-trigger listeners) only when the swap settles,
+    20 ms later: a person never acts sooner, a test can."""
+    page.wait_for_function("() => !document.querySelector('.htmx-added, .htmx-settling')",
+                           timeout=TIMEOUT_MS)
+
+
 def fill_contact_form(page, name="", email="", subject="", message="") -> None:
     page.get_by_label("Your name").fill(name)
     page.get_by_label("Your email").fill(email)

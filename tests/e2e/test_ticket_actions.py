@@ -4,7 +4,7 @@ import re
 import pytest
 
 from app.models import Ticket
-from tests.e2e.conftest import log_in, wait_for_live_queue
+from tests.e2e.conftest import log_in, wait_for_htmx_settled, wait_for_live_queue
 
 pytestmark = pytest.mark.e2e
 expect = pytest.importorskip(
@@ -41,6 +41,7 @@ def test_status_and_assignee_change_in_place_and_reach_other_queues(open_tab, ag
     expect(status).to_have_value("open")
     expect(page.locator(".history")).to_contain_text("changed the status from new to open")
     expect(row.locator(".badge")).to_have_text("open")  # in Ada's queue
+    wait_for_htmx_settled(page)
 
     assignee = page.get_by_label("Assignee")
     with page.expect_response(re.compile(rf"/tickets/{ticket.id}/assignee$")) as answer:
