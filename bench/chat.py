@@ -12,7 +12,8 @@ import subprocess
 import sys
 import time
 
-from bench.common import ROOT, CpuMeter, Server, env_for, fresh_dir, log, login, raise_nofile
+from bench.common import (ROOT, CpuMeter, EventStream, Server, env_for, fresh_dir, log, login,
+                          raise_nofile)
 
 CHATS = 200
 ROUNDS = 5  # messages each visitor sends; the agent answers each at once
@@ -105,34 +106,18 @@ class Arrivals:
             return None
 
 
-class Stream(asyncio.Protocol):
+class Stream(EventStream):
     """A server-sent event stream; notes when each probe marker first arrives on it."""
 
     def __init__(self, arrivals: Arrivals, opened: asyncio.Future):
-        self.arrivals, self.opened = arrivals, opened
-        self.head, self.tail = b"", b""
+        super().__init__(opened)
+        self.arrivals, self.tail = arrivals, b""
 
-    def data_received(self, data: bytes):
-        now = time.monotonic()
-        if not self.opened.done():
-            self.head += data
-            end = self.head.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            status = self.head.split(b" ", 2)[1]
-            if status != b"200":
-                self.opened.set_exception(RuntimeError(f"stream answered {status.decode()}"))
-                return
-            self.opened.set_result(True)
-            data, self.head = self.head[end + 4:], b""
+    def body_received(self, data: bytes, now: float) -> None:
         chunk = self.tail + data
         for match in MARKER.finditer(chunk):
             self.arrivals.saw(match.group(0).decode(), now)
         self.tail = chunk[-40:]
-
-    def connection_lost(self, exc):
-        if not self.opened.done():
-            self.opened.set_exception(RuntimeError("stream closed before its headers"))
 
 
 async def open_stream(port: int, path: str, headers: dict, arrivals: Arrivals,

@@ -1,4 +1,5 @@
 """What the benchmarks share: paths, the server subprocess, wrk, logging in, process memory."""
+import asyncio
 import http.client
 import os
 import re
@@ -120,6 +121,44 @@ class Server:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class EventStream(asyncio.Protocol):
+    """A server-sent event stream read on a raw socket, no HTTP library: `opened` resolves
+    once the headers are in (failing unless the status is 200), then every piece of the body
+    goes to body_received with the time it came."""
+
+    def __init__(self, opened: asyncio.Future):
+        self.opened = opened
+        self.head = b""
+        self.transport = None
+        self.closed = False
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data: bytes):
+        now = time.monotonic()
+        if not self.opened.done():
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            status = self.head.split(b" ", 2)[1] if b" " in self.head else b"?"
+            if status != b"200":
+                self.opened.set_exception(RuntimeError(f"stream answered {status.decode()}"))
+                return
+            self.opened.set_result(True)
+            data, self.head = self.head[end + 4:], b""
+        self.body_received(data, now)
+
+    def body_received(self, data: bytes, now: float) -> None:
+        raise NotImplementedError
+
+    def connection_lost(self, exc):
+        self.closed = True
+        if not self.opened.done():
+            self.opened.set_exception(RuntimeError("stream closed before its headers"))
 
 
 def rss_kib(pid: int) -> int:

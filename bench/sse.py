@@ -11,7 +11,8 @@ import time
 from urllib.parse import urlencode
 
 from bench import dataset
-from bench.common import VAR, CpuMeter, Server, fresh_dir, log, login, raise_nofile, request
+from bench.common import (VAR, CpuMeter, EventStream, Server, fresh_dir, log, login, raise_nofile,
+                          request)
 
 STREAMS = 1000
 PROCESSES = 2  # the client's share of the 2 cores: 500 sockets each
@@ -25,41 +26,19 @@ TICKET_REF = re.compile(r'class="ticket-ref">#(\d+)<')
 
 # The client: raw asyncio sockets, just enough HTTP and SSE to see which ticket rows arrive.
 
-class StreamProtocol(asyncio.Protocol):
+class StreamProtocol(EventStream):
+    """A queue stream; notes when each ticket's row first arrives on it."""
+
     def __init__(self, opened: asyncio.Future):
-        self.opened = opened
-        self.head = b""
+        super().__init__(opened)
         self.tail = b""
         self.arrivals: dict[int, float] = {}  # ticket id -> time.monotonic() of its first row
-        self.transport = None
-        self.closed = False
 
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data: bytes):
-        now = time.monotonic()
-        if not self.opened.done():
-            self.head += data
-            end = self.head.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            status = self.head.split(b" ", 2)[1] if b" " in self.head else b"?"
-            if status != b"200":
-                self.opened.set_exception(RuntimeError(f"stream answered {status.decode()}"))
-                return
-            self.opened.set_result(True)
-            data = self.head[end + 4:]
-            self.head = b""
+    def body_received(self, data: bytes, now: float) -> None:
         chunk = self.tail + data
         for match in ROW.finditer(chunk):
             self.arrivals.setdefault(int(match.group(1)), now)
         self.tail = chunk[-48:]
-
-    def connection_lost(self, exc):
-        self.closed = True
-        if not self.opened.done():
-            self.opened.set_exception(RuntimeError("stream closed before its headers"))
 
 
 async def _client(port: int, cookie: str, count: int, pipe) -> None:
