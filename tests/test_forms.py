@@ -173,6 +173,11 @@ def test_valid_submission_makes_a_ticket_with_its_fields_and_mails_a_confirmatio
     confirmation = smtp_server.wait_for(1)[0]
     assert confirmation["To"].addresses[0].addr_spec == "maria@example.org"
     assert f"[#{ticket.id}]" in confirmation["Subject"]
+    text = confirmation.get_body(("plain",)).get_content()
+    assert "What you sent us:" in text and "Order number: 5521" in text and "Topic: Refund" in text
+    assert "Photos" not in text  # nothing was attached
+    assert "<th align=\"left\" style=\"padding-right: 1em\">Order number</th><td>5521</td>" in \
+        confirmation.get_body(("html",)).get_content()
     page = agent_client.get(f"/tickets/{ticket.id}").text
     assert "Form: " in page and "<dt>Order number</dt>" in page and ">Refund</a>" in page
 

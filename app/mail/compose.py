@@ -7,7 +7,7 @@ from email.utils import format_datetime
 from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from app.models import Message
+from app.models import Message, TicketField
 from app.templating import render
 
 MAX_REFERENCES = 20
@@ -60,6 +60,10 @@ def compose(message: Message) -> EmailMessage:
     kind = "confirmation" if message.is_auto else "reply"
     if message.is_auto:
         context["acknowledgement"] = acknowledgement_text(brand, ticket, customer)
+        # A form's confirmation repeats what was filled in, so the customer can check it.
+        context["fields"] = list(TicketField.select().where(
+            (TicketField.ticket == ticket.id) & (TicketField.value != ""))
+            .order_by(TicketField.position))
 
     mail = EmailMessage()
     mail["From"] = _address(brand.name, brand.address)
