@@ -30,11 +30,11 @@ $(VENDOR)/htmx.min.js: Makefile
 	rm -rf .npm-pack
 
 test: setup
-	bash tests/install-system-packages.sh
+	bash tests/install-system-packages.sh /usr/bin/chromium=chromium /usr/sbin/dovecot=dovecot-imapd
 	$(BIN)/python -m pytest
 
 bench: setup
-	bash bench/install-system-packages.sh
+	bash tests/install-system-packages.sh wrk=wrk /usr/sbin/dovecot=dovecot-imapd
 	$(BIN)/python -m bench.run
 
 lint: setup

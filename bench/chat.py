@@ -4,7 +4,6 @@ show on the visitor's stream; and the widget's script as served, gzipped."""
 import asyncio
 import gzip
 import json
-import math
 import random
 import re
 import statistics
@@ -13,7 +12,7 @@ import sys
 import time
 
 from bench.common import (ROOT, CpuMeter, EventStream, Server, env_for, fresh_dir, log, login,
-                          raise_nofile)
+                          percentile, raise_nofile)
 
 CHATS = 200
 ROUNDS = 5  # messages each visitor sends; the agent answers each at once
@@ -213,11 +212,6 @@ async def run_chats(port: int, cookie: str, csrf: str) -> dict:
     return {"rows": rows, "errors": errors}
 
 
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
-
-
 def _widget_bytes(port: int) -> tuple[int, int]:
     import http.client
 
@@ -266,11 +260,11 @@ def run(results: dict) -> None:
     if not round_trips:
         raise RuntimeError("no message made the round trip")
     log("Visitor's POST to the message on the agent's ticket stream: p50 "
-        f"{statistics.median(to_agent):.1f} ms, p99 {_percentile(to_agent, 99):.1f} ms. "
+        f"{statistics.median(to_agent):.1f} ms, p99 {percentile(to_agent, 99):.1f} ms. "
         "Agent's reply POST to the answer on the visitor's stream: p50 "
-        f"{statistics.median(to_visitor):.1f} ms, p99 {_percentile(to_visitor, 99):.1f} ms. "
+        f"{statistics.median(to_visitor):.1f} ms, p99 {percentile(to_visitor, 99):.1f} ms. "
         f"Round trip (both, without the agent's thinking): p50 "
-        f"{statistics.median(round_trips):.1f} ms, p99 {_percentile(round_trips, 99):.1f} ms; "
+        f"{statistics.median(round_trips):.1f} ms, p99 {percentile(round_trips, 99):.1f} ms; "
         f"missed: {missed}.")
     slowest = sorted((r for r in rows if "round_trip_ms" in r), key=lambda r: -r["round_trip_ms"])
     log("Slowest: " + "; ".join(
@@ -278,5 +272,5 @@ def run(results: dict) -> None:
         f"{r['to_agent_ms']:.0f} + {r['to_visitor_ms']:.0f} ms" for r in slowest[:5]))
     log(meter.describe(per=len(round_trips), unit="round trip"))
     results["chat_roundtrip_p50_ms"] = round(statistics.median(round_trips), 1)
-    results["chat_roundtrip_p99_ms"] = round(_percentile(round_trips, 99), 1)
+    results["chat_roundtrip_p99_ms"] = round(percentile(round_trips, 99), 1)
     results["chat_missed"] = missed

@@ -1,6 +1,7 @@
 """What the benchmarks share: paths, the server subprocess, wrk, logging in, process memory."""
 import asyncio
 import http.client
+import math
 import os
 import re
 import resource
@@ -159,6 +160,12 @@ class EventStream(asyncio.Protocol):
         self.closed = True
         if not self.opened.done():
             self.opened.set_exception(RuntimeError("stream closed before its headers"))
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
 
 
 def rss_kib(pid: int) -> int:

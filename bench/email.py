@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
-from bench.common import PASSWORD, Server, fresh_dir, helpdesk, log, login
+from bench.common import PASSWORD, Server, fresh_dir, helpdesk, log, login, percentile
 
 MAILS = 5000
 REPLY_SHARE = 0.2  # of the mails answer an earlier one, from the same sender
@@ -406,12 +406,6 @@ def _add_mailbox(data_dir: Path, name: str, dovecot, user: str) -> None:
              "--addresses", SUPPORT, "--password-stdin", stdin=IMAP_PASSWORD + "\n")
 
 
-def _percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
-
-
 # --- 4a. a backlog of mail, fetched by `helpdesk mailbox fetch` --------------------------
 
 def _ingest_counts(db_path: Path, mails: list[Mail]) -> dict:
@@ -782,7 +776,7 @@ def run_to_screen(results: dict, dovecot, base: Path) -> None:
     (base / "probes.json").write_text(json.dumps(rows, indent=1) + "\n")
     if not delays:
         raise RuntimeError("no probe's row reached the queue stream")
-    p50, p99 = _percentile(delays, 50), _percentile(delays, 99)
+    p50, p99 = percentile(delays, 50), percentile(delays, 99)
     log(f"{PROBES} mails APPENDed one at a time, {SPACING[0]}–{SPACING[1]} s apart, each a new "
         f"ticket with its own subject; rows on the agent's queue stream: {len(delays)}, missed "
         f"{len(missed)}{f' {missed}' if missed else ''}. APPEND to row: p50 {p50:.0f} ms, p99 "

@@ -1,7 +1,6 @@
 """Figure 3: 1,000 open queue streams: server memory per stream, and the time from a contact
 form POST to the new ticket's row arriving on every stream."""
 import asyncio
-import math
 import multiprocessing
 import re
 import secrets
@@ -11,8 +10,8 @@ import time
 from urllib.parse import urlencode
 
 from bench import dataset
-from bench.common import (VAR, CpuMeter, EventStream, Server, fresh_dir, log, login, raise_nofile,
-                          request)
+from bench.common import (VAR, CpuMeter, EventStream, Server, fresh_dir, log, login, percentile,
+                          raise_nofile, request)
 
 STREAMS = 1000
 PROCESSES = 2  # the client's share of the 2 cores: 500 sockets each
@@ -101,12 +100,6 @@ def _post_ticket(conn, n: int) -> tuple[float, int]:
     if response.status != 200 or not match:
         raise RuntimeError(f"the contact form answered {response.status}")
     return started, int(match.group(1))
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
 
 
 def run(results: dict) -> None:
@@ -204,7 +197,7 @@ def run(results: dict) -> None:
             first.append(min(ticket_delays))
     if not delays:
         raise RuntimeError("no ticket row reached any stream")
-    p50, p99 = _percentile(delays, 50), _percentile(delays, 99)
+    p50, p99 = percentile(delays, 50), percentile(delays, 99)
     log(f"{len(posts)} tickets posted {SPACING}s apart; rows received on "
         f"{len(delays):,} of {len(posts) * len(arrivals):,} (ticket, stream) pairs, {missed} "
         f"missed, {closed} streams closed by the server. POST to arrival: p50 {p50:.1f} ms, "

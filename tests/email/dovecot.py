@@ -444,7 +444,7 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
-def _group_members(pgid: int) -> list[int]:
+def group_members(pgid: int) -> list[int]:
     """The live (non-zombie) processes of a process group."""
     members = []
     for entry in os.listdir("/proc"):
@@ -472,7 +472,7 @@ def _kill_group(pid: int, host: str, port: int | None) -> None:
     except ProcessLookupError:
         in_group = False
     deadline = time.monotonic() + STOP_TIMEOUT
-    while (in_group and _group_members(pid)) or _alive(pid) or (port and _port_open(host, port)):
+    while (in_group and group_members(pid)) or _alive(pid) or (port and _port_open(host, port)):
         if time.monotonic() > deadline:
             raise DovecotError(f"Dovecot (pid {pid}) still runs or port {port} is still open "
                                f"{STOP_TIMEOUT}s after SIGKILL")

@@ -1,6 +1,5 @@
 """The Dovecot fixture itself: a real IMAP server that stores, returns and numbers mail as the
 email channel will rely on."""
-import os
 import socket
 import time
 
@@ -9,7 +8,7 @@ import pytest
 from imapclient.exceptions import LoginError
 
 from tests.email.conftest import SUPPORT, SUPPORT_PASSWORD, require_dovecot
-from tests.email.dovecot import Dovecot
+from tests.email.dovecot import Dovecot, group_members
 
 RAW = (b"From: Customer <customer@example.org>\r\n"
        b"To: support@example.test\r\n"
@@ -205,16 +204,3 @@ def test_the_fixture_skips_with_the_reason_without_dovecot():
     with pytest.raises(pytest.skip.Exception, match="apt-get install dovecot-imapd"):
         require_dovecot("/nonexistent/sbin/dovecot")
 
-
-def group_members(pgid: int) -> list[int]:
-    """Processes of the group that still run (zombies, which wait for init, don't)."""
-    members = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry))
-    return members
