@@ -31,12 +31,13 @@ async def queue_page(request):
     agent = request.scope["agent"]
     queue_filter = queue.QueueFilter.from_params(request.query_params)
     brand_ids = directory.brand_ids_by_slug()
-    page = queue.list_tickets(queue_filter, agent.id, brand_ids)
+    version = queue.version()
+    page = queue.list_tickets(queue_filter, agent.id, brand_ids, version)
     context = {
         "filter": queue_filter,
         "page": page,
-        "rows_html": _rows_html(queue_filter, agent.id, page),
-        "counts": queue.counters(queue_filter, agent.id, brand_ids),
+        "rows_html": _rows_html(queue_filter, agent.id, page, version),
+        "counts": queue.counters(queue_filter, agent.id, brand_ids, version),
         "brands": directory.brands(),
         "forms": directory.forms(),
         "form_fields": forms.filter_fields(queue_filter.form),
@@ -48,12 +49,12 @@ async def queue_page(request):
     return render(request, "pages/queue.html", context, fragment="partials/_queue.html")
 
 
-def _rows_html(queue_filter, agent_id: int, page) -> Markup:
+def _rows_html(queue_filter, agent_id: int, page, version: tuple) -> Markup:
     """The page's rows as the row partial renders them (the stream pushes the same partial),
     kept with the page they show, for at most a minute: the rows say how long ago things were,
     to the minute."""
     minute = int(time.time() // 60)
-    return queue.kept(("rows", queue_filter, agent_id, minute), lambda: Markup(
+    return queue.kept(version, ("rows", queue_filter, agent_id, minute), lambda: Markup(
         render_template("partials/_ticket_row.html", rows=page.tickets)))
 
 

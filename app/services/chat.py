@@ -153,7 +153,7 @@ def start_chat(brand: Brand, origin: str, visitor: Visitor, secret_key: str,
         token, session = _new_session(brand, ticket, visitor, origin, live=True)
         ticket = lock_ticket(ticket.id)
         ticket.is_live = True
-        ticket.save()
+        ticket.save(only=[Ticket.is_live])
         events.record("chat.started", ticket=ticket, session_id=session.id, page=visitor.page_url)
     events.notify()
     return token, session
@@ -243,9 +243,9 @@ def end_chat(session_id: int, reason: str, idle_before=None, agent: Agent | None
         if idle_before is not None and session.last_visitor_seen_at >= idle_before:
             return False
         session.state, session.ended_reason, session.ended_at = "ended", reason, utcnow()
-        session.save()
+        session.save(only=[ChatSession.state, ChatSession.ended_reason, ChatSession.ended_at])
         ticket.is_live = False
-        ticket.save()
+        ticket.save(only=[Ticket.is_live])
         # Typing signals only mattered while the chat was live; the log keeps what happened.
         (Event.delete().where((Event.ticket == ticket.id) & (Event.kind == "chat.typing"))
          .execute())

@@ -172,8 +172,9 @@ class QueuePage:
     next_cursor: str  # empty on the last page
 
 
-def list_tickets(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> QueuePage:
-    return kept(("page", f, agent_id), lambda: read_page(f, agent_id, brand_id_of_slug))
+def list_tickets(f: QueueFilter, agent_id: int, brand_id_of_slug: dict,
+                 version: tuple) -> QueuePage:
+    return kept(version, ("page", f, agent_id), lambda: read_page(f, agent_id, brand_id_of_slug))
 
 
 def read_page(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> QueuePage:
@@ -190,21 +191,26 @@ def read_page(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> QueuePag
     return QueuePage(tickets=rows, next_cursor=next_cursor)
 
 
-def counters(f: QueueFilter, agent_id: int, brand_id_of_slug: dict) -> dict:
+def counters(f: QueueFilter, agent_id: int, brand_id_of_slug: dict, version: tuple) -> dict:
     count = count_matching if f.form or f.field else count_tallies
-    return kept(("counters", f, agent_id), lambda: count(f, agent_id, brand_id_of_slug))
+    return kept(version, ("counters", f, agent_id), lambda: count(f, agent_id, brand_id_of_slug))
 
 
 # Queue pages, counters and their rendered rows, kept until the event log grows: every change
-# that a queue shows is made in a transaction that also records an event. The version is read
-# first, so what is kept under it is at least that new. Agents loading the same queue then
-# share one query and one rendering.
+# that a queue shows is made in a transaction that also records an event. A page reads the
+# version once, before anything else, so what is kept under it is at least that new. Agents
+# loading the same queue then share one query and one rendering.
 _kept_results: dict = {}
 _KEPT_MAX = 512
 
 
-def kept(key: tuple, compute):
-    full_key = (db.generation, latest_event_id(), *key)
+def version() -> tuple:
+    """Where the event log stands (in this database)."""
+    return (db.generation, latest_event_id())
+
+
+def kept(at_version: tuple, key: tuple, compute):
+    full_key = (*at_version, *key)
     result = _kept_results.get(full_key)
     if result is None:
         if len(_kept_results) >= _KEPT_MAX:
