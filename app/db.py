@@ -18,6 +18,8 @@ SQLITE_PRAGMAS = {
     "foreign_keys": 1,
     "busy_timeout": 10000,
     "cache_size": -32000,
+    # Checkpoints are the Checkpoints thread's job; this only bounds the WAL if it falls behind.
+    "wal_autocheckpoint": 20000,
 }
 
 
@@ -104,7 +106,39 @@ def connect(settings) -> peewee.Database:
         db = connect_url(url)
     database.initialize(db)
     migrate(db)
+    if isinstance(db, peewee.SqliteDatabase):
+        Checkpoints.start_for(db)
     return db
+
+
+class Checkpoints(threading.Thread):
+    """Copies committed pages from the write-ahead log into the database file, twice a second,
+    on a connection of its own. Left to SQLite, the commit that crosses its limit does it
+    and waits for the disk, and that commit is a visitor's or an agent's request."""
+
+    running: "Checkpoints | None" = None
+    interval = 0.5
+
+    def __init__(self, db: peewee.SqliteDatabase):
+        super().__init__(name="sqlite-checkpoints", daemon=True)
+        self.db = db
+        self.stopped = threading.Event()
+
+    @classmethod
+    def start_for(cls, db: peewee.SqliteDatabase) -> None:
+        if cls.running is not None:
+            cls.running.stopped.set()
+        cls.running = cls(db)
+        cls.running.start()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                # PASSIVE: never waits for, nor holds up, the readers and writers.
+                self.db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except peewee.DatabaseError as exc:
+                log.warning("checkpoint of the database failed: %s", exc)
+        self.db.close()
 
 
 # SQLite lets one writer in at a time and makes the others wait in its busy handler, which

@@ -18,7 +18,7 @@ def row(kind: str, ticket=None, agent=None, **data) -> dict:
 def record_rows(rows: list[dict]) -> None:
     """Append several events in one statement; call it inside the transaction that made them."""
     if rows:
-        Event.insert_many(rows).execute()
+        Event.insert_rows(rows)
 
 
 def record(kind: str, ticket=None, agent=None, **data) -> None:

@@ -7,7 +7,7 @@ import peewee
 from app import events
 from app.db import transaction
 from app.models import (Attachment, Brand, Customer, CustomerIdentity, Message, Ticket,
-                        TicketField, utcnow)
+                        TicketField, prepared, utcnow)
 from app.services.tickets import (REOPENED_BY_CUSTOMER, Outbox, apply_status, new_outgoing,
                                   tally_add, tally_key)
 
@@ -57,11 +57,16 @@ class IntakeResult:
     duplicate: bool = False
 
 
+@prepared
+def _email_identity(email: str):
+    return (CustomerIdentity.select(CustomerIdentity, Customer).join(Customer)
+            .where((CustomerIdentity.kind == "email") & (CustomerIdentity.value == email))
+            .limit(1))
+
+
 def find_or_create_customer(email: str, name: str) -> Customer:
     email = email.strip().lower()
-    identity = (CustomerIdentity.select(CustomerIdentity, Customer).join(Customer)
-                .where((CustomerIdentity.kind == "email") & (CustomerIdentity.value == email))
-                .first())
+    identity = next(iter(_email_identity(email)), None)
     if identity:
         customer = identity.customer
         fill_in_name(customer, name)
@@ -123,7 +128,7 @@ def _store(incoming: Incoming, secret_key: str) -> tuple[IntakeResult, Outbox]:
         )
         tally_add(tally_key(ticket), +1)
         if incoming.fields:
-            TicketField.insert_many([{**f, "ticket": ticket.id} for f in incoming.fields]).execute()
+            TicketField.insert_rows([{**f, "ticket": ticket.id} for f in incoming.fields])
         new_events = [events.row("ticket.created", ticket, channel=incoming.channel,
                                  brand=incoming.brand.slug, customer=customer.display_name)]
     else:
@@ -142,7 +147,7 @@ def _store(incoming: Incoming, secret_key: str) -> tuple[IntakeResult, Outbox]:
         dedupe_key=incoming.dedupe_key, raw_sha256=incoming.raw_sha256, notes=incoming.notes,
     )
     if incoming.attachments:
-        Attachment.insert_many([{**a, "message": message.id} for a in incoming.attachments]).execute()
+        Attachment.insert_rows([{**a, "message": message.id} for a in incoming.attachments])
     new_events.append(events.row("message.received", ticket, message_id=message.id,
                                  channel=incoming.channel))
     outbox = Outbox([])

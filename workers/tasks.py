@@ -11,9 +11,43 @@ from workers.queue import huey
 log = logging.getLogger(__name__)
 
 
+# Set while a send_queued job waits or runs, in the queue's storage (so across processes).
+SEND_PENDING = "send-queued-pending"
+SEND_PAUSE = 0.1  # seconds a mail may wait to share a batch with the next ones
+
+
+def send_soon() -> None:
+    """Have the messages queued so far sent. While a send_queued job waits or runs, it sends
+    every message committed before its last look, so a new job is only needed when none is
+    pending: a burst of messages shares one job and its batches instead of a job each."""
+    if huey.get(SEND_PENDING, peek=True) is None and huey.put_if_empty(SEND_PENDING, "1"):
+        send_queued()
+
+
+@huey.task(retries=3, retry_delay=5)
+def send_queued() -> None:
+    """Send every queued message that is due; each that fails for now gets its retry job."""
+    try:
+        retries = outgoing.send_due(queue.settings, pause=SEND_PAUSE)
+    finally:
+        huey.delete(SEND_PENDING)
+    # A message queued after the last batch but before the line above found the job pending
+    # and enqueued nothing: one more look sends it.
+    retries += outgoing.send_due(queue.settings)
+    for message_id, delay in retries:
+        deliver.schedule((message_id,), delay=delay)
+
+
+@huey.on_startup()
+def send_what_was_pending() -> None:
+    """A send_queued job that was running when its worker stopped left SEND_PENDING set."""
+    huey.delete(SEND_PENDING)
+    send_queued()
+
+
 @huey.task(retries=3, retry_delay=5)
 def deliver(message_id: int) -> None:
-    """Send one queued message; on a temporary failure, schedule the next try with backoff."""
+    """Try one queued message again; on a temporary failure, schedule the next try with backoff."""
     delay = outgoing.deliver(message_id, queue.settings)
     if delay is not None:
         deliver.schedule((message_id,), delay=delay)
@@ -46,9 +80,9 @@ def poll_mailboxes() -> None:
 
 @huey.periodic_task(crontab(minute="*/5"))
 def requeue_overdue_messages() -> None:
-    """A queued message whose job was lost is handed to the worker again: mail is never lost."""
-    for message_id in outgoing.requeue_overdue():
-        deliver(message_id)
+    """Messages whose job was lost are handed to the worker again: mail is never lost."""
+    if outgoing.requeue_overdue():
+        send_queued()
 
 
 @huey.periodic_task(crontab(minute="*"))

@@ -1,6 +1,6 @@
 """Peewee models, one module per aggregate."""
 from app.models.accounts import Agent
-from app.models.base import BaseModel, database, utcnow
+from app.models.base import BaseModel, database, prepared, utcnow
 from app.models.brands import Brand
 from app.models.chat import ChatSession
 from app.models.customers import Customer, CustomerIdentity
@@ -15,5 +15,5 @@ ALL_MODELS = [Agent, Brand, Customer, CustomerIdentity, Ticket, Message, TicketT
 __all__ = [
     "ALL_MODELS", "Agent", "Attachment", "BaseModel", "Brand", "ChatSession", "Customer", "CustomerIdentity",
     "Event", "Form", "Mailbox", "Message", "SkippedMail", "Ticket", "TicketField", "TicketTally",
-    "database", "utcnow",
+    "database", "prepared", "utcnow",
 ]

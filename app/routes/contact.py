@@ -2,7 +2,7 @@
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
-from app.services import contact
+from app.services import contact, directory
 from app.web import client_ip, render
 
 MAX_BODY_BYTES = 256 * 1024
@@ -11,7 +11,7 @@ HONEYPOT = "website"  # hidden from people by CSS; bots fill it in
 
 def _brand(request):
     slug = request.path_params.get("slug")
-    brand = contact.brand_by_slug(slug) if slug else contact.default_brand()
+    brand = directory.brand(slug) if slug else directory.default_brand()
     if brand is None:
         raise HTTPException(404, "There is no contact form here.")
     return brand

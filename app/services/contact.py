@@ -35,14 +35,6 @@ class ContactSubmission:
         )
 
 
-def default_brand() -> Brand | None:
-    return Brand.select().order_by(Brand.is_default.desc(), Brand.id).first()
-
-
-def brand_by_slug(slug: str) -> Brand | None:
-    return Brand.get_or_none(Brand.slug == slug)
-
-
 def validate(submission: ContactSubmission, max_message_chars: int) -> dict:
     """Per-field messages for what is wrong; empty when the submission can be taken."""
     errors = {}

@@ -30,6 +30,8 @@ def _load() -> dict:
         "db": db.generation,
         "brands": brands,
         "brand_ids": {b.slug: b.id for b in brands},
+        "brand_by_slug": {b.slug: b for b in brands},
+        "default_brand": min(brands, key=lambda b: (not b.is_default, b.id), default=None),
         "agents": agents,
         "active_agents": [a for a in agents if a.active],
         "agent_by_id": {a.id: a for a in agents},
@@ -43,6 +45,15 @@ def _load() -> dict:
 
 def brands() -> list[Brand]:
     return _load()["brands"]
+
+
+def brand(slug: str) -> Brand | None:
+    return _load()["brand_by_slug"].get(slug)
+
+
+def default_brand() -> Brand | None:
+    """The brand marked default, else the first one made."""
+    return _load()["default_brand"]
 
 
 def brand_ids_by_slug() -> dict:

@@ -1,73 +1,119 @@
 """Delivering queued outgoing messages: send once, record sent or the reason it failed."""
 import logging
+import time
 from datetime import timedelta
 
 from app import events
 from app.db import transaction
 from app.mail import smtp
 from app.mail.compose import compose
-from app.models import Brand, Customer, Message, Ticket, utcnow
+from app.models import Brand, Customer, Message, Ticket, database, prepared, utcnow
 from app.services.brands import smtp_server_of
 
 log = logging.getLogger(__name__)
 
+BATCH = 50  # messages claimed, sent and recorded together by send_due()
+
+
+def send_due(settings, pause: float = 0.0) -> list[tuple[int, float]]:
+    """Send the queued messages that are due, a batch at a time, until none is left. After a
+    batch that was not full it waits `pause` seconds: messages that arrive one by one then
+    go in batches, instead of a claim and a record (two transactions) each. Returns the
+    (message id, delay) of each that failed for now and waits for another try."""
+    retries = []
+    while batch := _claim(settings):
+        retries += _record([(message, _send(message, settings)) for message in batch], settings)
+        if len(batch) < BATCH:
+            time.sleep(pause)
+    return retries
+
 
 def deliver(message_id: int, settings) -> float | None:
-    """Try to send one queued message. Returns the delay before the next try, or None when done."""
-    # Claim it first: of two workers handed the same message, only one sends it. The claim
-    # is a lease: if this process dies mid-send, requeue_overdue() gives it back to the queue.
-    lease = timedelta(seconds=settings.smtp_timeout * 4 + 30)
+    """Try to send one queued message, due or not (its retry). Returns the delay before the
+    next try, or None when it is done (sent, failed for good, or taken by another worker)."""
+    claimed = _claim(settings, message_id)
+    retries = _record([(message, _send(message, settings)) for message in claimed], settings)
+    return retries[0][1] if retries else None
+
+
+def _claim(settings, message_id: int | None = None) -> list[Message]:
+    """Mark queued messages as being sent and return them with their ticket, brand and
+    customer: of two workers after the same message, only one gets it. The claim is a lease:
+    if this process dies mid-send, requeue_overdue() gives the message back to the queue."""
+    now = utcnow()
     with transaction():
-        claimed = (Message.update(state="sending", next_attempt_at=utcnow() + lease)
-                   .where((Message.id == message_id) & (Message.state == "queued")).execute())
-    if not claimed:
-        return None  # already sent, failed for good, or taken: running twice does no harm
-    # The message with its ticket, brand and customer, which the mail needs, in one query.
-    message = (Message.select(Message, Ticket, Brand, Customer).join(Ticket)
-               .join(Brand, on=(Ticket.brand == Brand.id))
-               .switch(Ticket).join(Customer, on=(Ticket.customer == Customer.id))
-               .where(Message.id == message_id).get())
-    server = smtp_server_of(message.ticket.brand)
+        if message_id is None:
+            due = (Message.select(Message.id)
+                   .where((Message.state == "queued") & (Message.next_attempt_at <= now))
+                   .order_by(Message.next_attempt_at).limit(BATCH))
+            if database.for_update:  # PostgreSQL; SQLite's BEGIN IMMEDIATE serializes writers
+                due = due.for_update("FOR UPDATE SKIP LOCKED")
+            ids = [message.id for message in due]
+        else:
+            ids = [message_id]
+        lease = now + timedelta(seconds=settings.smtp_timeout * 4 + 30)
+        if not ids or not (Message.update(state="sending", next_attempt_at=lease)
+                           .where(Message.id.in_(ids) & (Message.state == "queued")).execute()):
+            return []
+    return list(Message.select(Message, Ticket, Brand, Customer).join(Ticket)
+                .join(Brand, on=(Ticket.brand == Brand.id))
+                .switch(Ticket).join(Customer, on=(Ticket.customer == Customer.id))
+                .where(Message.id.in_(ids) & (Message.state == "sending")))
+
+
+def _send(message: Message, settings) -> smtp.SendError | None:
+    """Hand one claimed message to its brand's SMTP server; the error if it did not go."""
     try:
+        server = smtp_server_of(message.ticket.brand)
         smtp.require_host(server)  # before composing: no need to build a mail that cannot go
         smtp.send(server, compose(message), timeout=settings.smtp_timeout)
     except smtp.SendError as exc:
-        return _record_failure(message.id, str(exc), exc.permanent, settings)
-    with transaction():
-        updated = (Message.update(state="sent", sent_at=utcnow(), error="", next_attempt_at=None,
-                                  attempts=Message.attempts + 1)
-                   .where((Message.id == message.id) & (Message.state == "sending")).execute())
-        if updated:
-            events.record("message.sent", ticket=message.ticket_id, message_id=message.id,
-                          to=message.to_address, auto=message.is_auto)
-    events.notify()
+        return exc
+    except Exception as exc:  # a bug in one message must not hold up the rest of its batch
+        log.exception("message %s could not be sent", message.id)
+        return smtp.SendError(f"Sending failed unexpectedly: {exc}")
     return None
 
 
-def _record_failure(message_id: int, reason: str, permanent: bool, settings) -> float | None:
+@prepared
+def _set_outcome(message_id, state, error, attempts, next_attempt_at, sent_at):
+    return (Message.update(state=state, error=error, attempts=attempts,
+                           next_attempt_at=next_attempt_at, sent_at=sent_at)
+            .where((Message.id == message_id) & (Message.state == "sending")))
+
+
+def _record(outcomes: list, settings) -> list[tuple[int, float]]:
+    """Record what became of claimed messages, in one transaction: sent, waiting for another
+    try (returned as (message id, delay)), or failed for good with the reason."""
+    if not outcomes:
+        return []
+    now, retries, rows, unsent = utcnow(), [], [], {}
     with transaction():
-        message = Message.get_by_id(message_id)
-        if message.state != "sending":
-            return None
-        message.attempts += 1
-        message.error = reason
-        if permanent or message.attempts >= settings.smtp_max_attempts:
-            message.state = "failed"
-            message.next_attempt_at = None
-            message.save()
-            events.record("message.failed", ticket=message.ticket_id, message_id=message.id,
-                          reason=reason, attempts=message.attempts)
-            delay = None
-        else:
-            delay = settings.smtp_retry_delay * 2 ** (message.attempts - 1)
-            message.state = "queued"
-            message.next_attempt_at = utcnow() + timedelta(seconds=delay)
-            message.save()
-            events.record("message.retrying", ticket=message.ticket_id, message_id=message.id,
-                          reason=reason, attempts=message.attempts, delay=delay)
-    log.warning("message %s not sent (attempt %s): %s", message_id, message.attempts, reason)
+        for message, error in outcomes:
+            attempts = message.attempts + 1
+            ids = {"ticket": message.ticket_id, "message_id": message.id}
+            if error is None:
+                outcome = ("sent", "", attempts, None, now)
+                event = events.row("message.sent", **ids, to=message.to_address,
+                                   auto=message.is_auto)
+            elif error.permanent or attempts >= settings.smtp_max_attempts:
+                outcome = ("failed", str(error), attempts, None, None)
+                event = events.row("message.failed", **ids, reason=str(error), attempts=attempts)
+            else:
+                delay = settings.smtp_retry_delay * 2 ** (attempts - 1)
+                outcome = ("queued", str(error), attempts, now + timedelta(seconds=delay), None)
+                event = events.row("message.retrying", **ids, reason=str(error),
+                                   attempts=attempts, delay=delay)
+                retries.append((message.id, delay))
+            if _set_outcome(message.id, *outcome):
+                rows.append(event)
+            if error is not None:
+                unsent.setdefault(str(error), []).append(message.id)
+        events.record_rows(rows)
     events.notify()
-    return delay
+    for reason, message_ids in unsent.items():  # a batch often fails for one reason: one line
+        log.warning("not sent: message %s: %s", ", ".join(map(str, message_ids)), reason)
+    return retries
 
 
 def requeue_overdue(grace_seconds: float = 120) -> list[int]:

@@ -7,7 +7,7 @@ import peewee
 from app import events
 from app.db import transaction
 from app.mail.ids import domain_of, make_message_id
-from app.models import Agent, Customer, Message, Ticket, TicketTally, database, utcnow
+from app.models import Agent, Customer, Message, Ticket, TicketTally, database, prepared, utcnow
 from app.models.tickets import ACTIVE_STATUSES
 
 # What an agent may set by hand; "new" is only where a ticket starts.
@@ -30,8 +30,8 @@ class Outbox:
     def send(self) -> None:
         from workers import tasks  # the worker imports the domain; import it late to avoid a cycle
 
-        for message_id in self.message_ids:
-            tasks.deliver(message_id)
+        if self.message_ids:
+            tasks.send_soon()
         events.notify()
 
 
@@ -39,14 +39,18 @@ def tally_key(ticket: Ticket) -> tuple:
     return (ticket.status, ticket.brand_id, ticket.channel, ticket.assignee_id or 0)
 
 
+@prepared
+def _tally_add(status, brand_id, channel, assignee_id, delta):
+    return (TicketTally
+            .insert(status=status, brand_id=brand_id, channel=channel, assignee_id=assignee_id,
+                    count=delta)
+            .on_conflict(conflict_target=[TicketTally.status, TicketTally.brand_id,
+                                          TicketTally.channel, TicketTally.assignee_id],
+                         update={TicketTally.count: TicketTally.count + delta}))
+
+
 def tally_add(key: tuple, delta: int) -> None:
-    status, brand_id, channel, assignee_id = key
-    (TicketTally
-     .insert(status=status, brand_id=brand_id, channel=channel, assignee_id=assignee_id, count=delta)
-     .on_conflict(conflict_target=[TicketTally.status, TicketTally.brand_id,
-                                   TicketTally.channel, TicketTally.assignee_id],
-                  update={TicketTally.count: TicketTally.count + delta})
-     .execute())
+    _tally_add(*key, delta)
 
 
 def tally_move(old_key: tuple, ticket: Ticket) -> None:
