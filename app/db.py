@@ -161,6 +161,22 @@ def transaction():
             yield
 
 
+@contextmanager
+def savepoint():
+    """Inside a transaction: what runs in it is undone alone if it fails. Always the same name:
+    peewee gives every savepoint a new one, and each new SQL text takes a place in sqlite3's
+    cache of prepared statements, pushing out those that run on every request."""
+    db = database.obj
+    db.execute_sql('SAVEPOINT "part"')
+    try:
+        yield
+    except BaseException:
+        db.execute_sql('ROLLBACK TO SAVEPOINT "part"')
+        db.execute_sql('RELEASE SAVEPOINT "part"')
+        raise
+    db.execute_sql('RELEASE SAVEPOINT "part"')
+
+
 def migrate(db) -> None:
     with db.atomic():
         db.create_tables([SchemaVersion])

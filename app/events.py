@@ -4,7 +4,7 @@ import json
 import logging
 import threading
 
-from app.models import Event, database, utcnow
+from app.models import Event, database, prepared, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,11 @@ def notify() -> None:
         callbacks = list(_wake_callbacks)
     for callback in callbacks:
         callback()
+
+
+@prepared
+def _events_after(event_id: int, limit: int):
+    return Event.select().where(Event.id > event_id).order_by(Event.id).limit(limit)
 
 
 class Broadcaster:
@@ -104,9 +109,7 @@ class Broadcaster:
 
     def publish_new(self) -> None:
         while True:
-            events = list(
-                Event.select().where(Event.id > self.last_id).order_by(Event.id).limit(self.batch)
-            )
+            events = list(_events_after(self.last_id, self.batch))
             if events:
                 self.last_id = events[-1].id
             for event, is_new in latest_per_ticket(events):

@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from app import db
 from app.config import Settings, ensure_secret_key
 from app.events import Broadcaster
+from app.intake import WebIntake
 from app.live import QueueFeed
 from app.routes import attachments, auth, contact, forms, presence, queue, tickets, widget
 from app.routes.admin import agents as admin_agents
@@ -38,8 +39,18 @@ STATIC_DIR = Path(__file__).parent / "static"
 PUBLIC_POST_PREFIXES = ("/contact", "/forms/", "/widget/")
 
 
-def _is_public(scope) -> bool:
-    return scope["path"].startswith(PUBLIC_POST_PREFIXES)
+class CsrfExceptPublic:
+    """asgi_csrf for agents' pages; visitors' paths go around it. Its skip option still signs
+    a fresh token for every request without the cookie, a visitor's every request."""
+
+    def __init__(self, app, **options):
+        self.app = app
+        self.protected = asgi_csrf(app, **options)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith(PUBLIC_POST_PREFIXES):
+            return await self.app(scope, receive, send)
+        return await self.protected(scope, receive, send)
 
 
 async def _csrf_failed(scope, send, reason):
@@ -91,7 +102,7 @@ def create_app(settings: Settings) -> Starlette:
         Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="session",
                    max_age=settings.session_hours * 3600, same_site="lax",
                    https_only=settings.secure_cookies),
-        Middleware(asgi_csrf, signing_secret=settings.secret_key, skip_if_scope=_is_public,
+        Middleware(CsrfExceptPublic, signing_secret=settings.secret_key,
                    always_protect={"/login", "/setup"}, cookie_secure=settings.secure_cookies,
                    send_csrf_failed=_csrf_failed),
     ]
@@ -110,4 +121,5 @@ def create_app(settings: Settings) -> Starlette:
     app.state.ticket_feed = TicketFeed()
     broadcaster.subscribe(app.state.ticket_feed)
     app.state.rate_limits = RateLimits(settings)
+    app.state.intake = WebIntake(settings.secret_key)
     return app

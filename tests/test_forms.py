@@ -7,6 +7,7 @@ import peewee
 import pytest
 
 from app import db
+from app.intake import receive
 from app.models import Attachment, Form, Message, Ticket, TicketField, database
 from app.security import RateLimits
 from app.services import brands as brand_service
@@ -458,7 +459,7 @@ def test_live_pushes_follow_the_form_filters(brand):
     other = make_form(brand, [], name="Feedback")
     sub = forms.Submission(values={"name": "M", "email": "m@example.org", "message": "Hi",
                                    "topic": "Exchange", "order_number": "1"})
-    ticket = forms.submit(form, sub, [], "test-secret-key").ticket
+    ticket = receive(forms.incoming(form, sub, []), "test-secret-key").ticket
     row = queue.queue_row(ticket.id)
     brand_ids = {"acme": brand.id}
 

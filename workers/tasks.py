@@ -21,7 +21,11 @@ def send_soon() -> None:
     every message committed before its last look, so a new job is only needed when none is
     pending: a burst of messages shares one job and its batches instead of a job each."""
     if huey.get(SEND_PENDING, peek=True) is None and huey.put_if_empty(SEND_PENDING, "1"):
-        send_queued()
+        try:
+            send_queued()
+        except Exception:
+            huey.delete(SEND_PENDING)  # no job was queued: the next message must queue one
+            raise
 
 
 @huey.task(retries=3, retry_delay=5)
@@ -40,7 +44,9 @@ def send_queued() -> None:
 
 @huey.on_startup()
 def send_what_was_pending() -> None:
-    """A send_queued job that was running when its worker stopped left SEND_PENDING set."""
+    """A send_queued job that was running when its worker stopped left SEND_PENDING set.
+    (Huey runs this in each worker thread, and cannot tell that mark from a job running in
+    another process: the extra jobs it may queue find nothing to claim.)"""
     huey.delete(SEND_PENDING)
     send_queued()
 

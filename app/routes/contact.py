@@ -45,7 +45,7 @@ async def contact_submit(request):
     if not request.app.state.rate_limits.allow_form(submission.email, client_ip(request)):
         return _form(request, brand, submission, "You have sent several messages in a short time. "
                      "Please wait a while before sending another; we have your earlier ones.", 429)
-    result = contact.submit(brand, submission, settings.secret_key)
+    result = await request.app.state.intake.receive(contact.incoming(brand, submission))
     return render(request, "public/contact_thanks.html",
                   {"brand": brand, "ticket": result.ticket, "email": submission.email})
 

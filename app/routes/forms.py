@@ -77,7 +77,7 @@ async def form_submit(request, embedded=False):
     if refusal is not None:
         return _page(request, form, submission, embedded, refusal.message, refusal.status)
     attachments = await run_in_threadpool(forms.store_uploads, settings.data_dir, submission)
-    result = forms.submit(form, submission, attachments, settings.secret_key)
+    result = await request.app.state.intake.receive(forms.incoming(form, submission, attachments))
     return _render(request, "public/contact_thanks.html", form, embedded,
                    {"ticket": result.ticket, "email": submission.email})
 

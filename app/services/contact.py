@@ -3,7 +3,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from app.intake import Incoming, IntakeResult, one_line, receive
+from app.intake import Incoming, one_line
 from app.mail import addresses
 from app.models import Brand
 
@@ -58,11 +58,12 @@ def validate(submission: ContactSubmission, max_message_chars: int) -> dict:
     return errors
 
 
-def submit(brand: Brand, submission: ContactSubmission, secret_key: str) -> IntakeResult:
+def incoming(brand: Brand, submission: ContactSubmission) -> Incoming:
+    """The submission as intake takes it."""
     text = submission.message.strip()
     subject = one_line(submission.subject) or one_line(text[:80])
-    return receive(Incoming(
+    return Incoming(
         channel="form", brand=brand, sender_email=submission.email,
         sender_name=one_line(submission.name, 200), subject=subject, text=text,
         channel_ref=f"form:{submission.submission_id}", acknowledge=brand.ack_enabled,
-    ), secret_key)
+    )

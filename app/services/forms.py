@@ -11,7 +11,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from app import events
 from app.db import transaction
-from app.intake import Incoming, IntakeResult, one_line, receive
+from app.intake import Incoming, one_line
 from app.mail import addresses
 from app.models import Brand, Form, TicketField, utcnow
 from app.services import blobs, contact, directory
@@ -490,15 +490,14 @@ def snapshot(form: Form, submission: Submission) -> list[dict]:
     return rows
 
 
-def submit(form: Form, submission: Submission, attachments: list[dict],
-           secret_key: str) -> IntakeResult:
-    """A ticket of the form's brand: the message is only what the visitor wrote in Message;
-    the fields go to the ticket's panel."""
+def incoming(form: Form, submission: Submission, attachments: list[dict]) -> Incoming:
+    """The submission as intake takes it, for a ticket of the form's brand: the message is
+    only what the visitor wrote in Message; the fields go to the ticket's panel."""
     text = submission.values["message"].strip()
-    return receive(Incoming(
+    return Incoming(
         channel="form", brand=form.brand, sender_email=submission.email,
         sender_name=one_line(submission.values.get("name", ""), 200),
         subject=f"{form.name}: {one_line(text, 80)}", text=text,
         channel_ref=f"form:{submission.submission_id}", acknowledge=form.brand.ack_enabled,
         attachments=attachments, fields=snapshot(form, submission), form_id=form.id,
-    ), secret_key)
+    )

@@ -104,9 +104,10 @@ def _record(outcomes: list, settings) -> list[tuple[int, float]]:
                 outcome = ("queued", str(error), attempts, now + timedelta(seconds=delay), None)
                 event = events.row("message.retrying", **ids, reason=str(error),
                                    attempts=attempts, delay=delay)
-                retries.append((message.id, delay))
             if _set_outcome(message.id, *outcome):
                 rows.append(event)
+                if outcome[0] == "queued":
+                    retries.append((message.id, delay))
             if error is not None:
                 unsent.setdefault(str(error), []).append(message.id)
         events.record_rows(rows)
