@@ -108,6 +108,11 @@ class Broadcaster:
                 log.exception("broadcaster could not read new events")
 
     def publish_new(self) -> None:
+        if not any(subscriber.listening for subscriber in self.subscribers):
+            # No stream is open here: nothing to read. One that opens later hears of what
+            # happens from then on, as it would anyway.
+            self.last_id = latest_event_id()
+            return
         while True:
             events = list(_events_after(self.last_id, self.batch))
             if events:

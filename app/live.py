@@ -57,6 +57,8 @@ class QueueFeed:
 class QueueStream:
     """One open queue: its filter, and the fragments waiting to be sent to it."""
 
+    listening = True  # for the broadcaster: an open stream wants every event
+
     def __init__(self, feed: QueueFeed, queue_filter, agent_id: int, max_pending: int = 1000):
         self.feed = feed
         self.filter = queue_filter

@@ -107,8 +107,9 @@ def create_app(settings: Settings) -> Starlette:
                    send_csrf_failed=_csrf_failed),
     ]
     routes = [
-        *auth.routes, *queue.routes, *tickets.routes, *contact.routes, *forms.routes,
-        *presence.routes, *widget.routes,
+        # Visitors' routes first: they take the most requests, and routes match in order.
+        *contact.routes, *forms.routes, *widget.routes,
+        *auth.routes, *queue.routes, *tickets.routes, *presence.routes,
         *admin_forms.routes,
         *admin_agents.routes, *admin_brands.routes, *admin_mailboxes.routes, *attachments.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),

@@ -45,6 +45,9 @@ env = jinja2.Environment(
     autoescape=jinja2.select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
+    # Templates change with the code, which needs a restart anyway; checking their files on
+    # every render cost a few percent of each page.
+    auto_reload=False,
 )
 env.filters.update(paragraphs=paragraphs, ago=ago, timestamp=timestamp, isoformat=isoformat)
 env.globals.update(utcnow=utcnow)

@@ -37,6 +37,10 @@ class TicketFeed:
             if not streams:
                 del self.streams[stream.ticket_id]
 
+    @property
+    def listening(self) -> bool:
+        return bool(self.streams)
+
     def offer(self, event, is_new: bool) -> None:
         for stream in list(self.streams.get(event.ticket_id, ())):
             stream.offer(event)

@@ -1,4 +1,5 @@
 """Our Message-IDs: they name the ticket and carry an HMAC, so answers can be matched safely."""
+import functools
 import hashlib
 import hmac
 import re
@@ -13,6 +14,7 @@ def _sign(secret_key: str, ticket_id: int, nonce: str) -> str:
     return digest.hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=256)  # a brand's address, for each mail it sends
 def domain_of(address: str) -> str:
     _, addr = parseaddr(address)
     return addr.rpartition("@")[2] or "helpdesk.invalid"

@@ -7,9 +7,11 @@ from app.models.tickets import Ticket
 
 
 class Event(BaseModel):
-    ticket = peewee.ForeignKeyField(Ticket, null=True, backref="events", on_delete="CASCADE")
+    # Indexed by (ticket, id) below. Agents are never deleted, so agent needs no index.
+    ticket = peewee.ForeignKeyField(Ticket, null=True, backref="events", on_delete="CASCADE",
+                                    index=False)
     kind = peewee.CharField()  # ticket.created, ticket.status, ticket.assigned, message.received, ...
-    agent = peewee.ForeignKeyField(Agent, null=True)  # who did it; empty for customers and the system
+    agent = peewee.ForeignKeyField(Agent, null=True, index=False)  # who; empty for customers
     data = peewee.TextField(default="{}")  # JSON
     created_at = DateTimeField(default=utcnow)
 

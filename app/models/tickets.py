@@ -17,9 +17,11 @@ class Ticket(BaseModel):
     # 1 while the status is new, open or pending: one index then serves the default queue.
     is_active = peewee.BooleanField(default=True)
     channel = peewee.CharField()
-    brand = peewee.ForeignKeyField(Brand, backref="tickets")
+    # brand and assignee lead indexes of their own below; one more on each would cost every
+    # write and serve no read.
+    brand = peewee.ForeignKeyField(Brand, backref="tickets", index=False)
     customer = peewee.ForeignKeyField(Customer, backref="tickets")
-    assignee = peewee.ForeignKeyField(Agent, null=True, backref="tickets")
+    assignee = peewee.ForeignKeyField(Agent, null=True, backref="tickets", index=False)
     created_at = DateTimeField(default=utcnow)
     last_activity_at = DateTimeField(default=utcnow)
     waiting_since = DateTimeField(null=True)  # oldest customer message not yet answered
@@ -50,9 +52,10 @@ class Ticket(BaseModel):
 
 
 class Message(BaseModel):
-    ticket = peewee.ForeignKeyField(Ticket, backref="messages", on_delete="CASCADE")
+    # Indexed by (ticket, id) below. Agents are never deleted, so author needs no index.
+    ticket = peewee.ForeignKeyField(Ticket, backref="messages", on_delete="CASCADE", index=False)
     direction = peewee.CharField()  # incoming, outgoing, note
-    author = peewee.ForeignKeyField(Agent, null=True)  # the agent, for outgoing and notes
+    author = peewee.ForeignKeyField(Agent, null=True, index=False)  # for outgoing and notes
     is_auto = peewee.BooleanField(default=False)  # confirmations and acknowledgements
     body_text = peewee.TextField(default="")
     body_html = peewee.TextField(default="")  # sanitized before it is stored

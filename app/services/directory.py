@@ -31,6 +31,7 @@ def _load() -> dict:
         "brands": brands,
         "brand_ids": {b.slug: b.id for b in brands},
         "brand_by_slug": {b.slug: b for b in brands},
+        "brand_by_id": {b.id: b for b in brands},
         "default_brand": min(brands, key=lambda b: (not b.is_default, b.id), default=None),
         "agents": agents,
         "active_agents": [a for a in agents if a.active],
@@ -49,6 +50,10 @@ def brands() -> list[Brand]:
 
 def brand(slug: str) -> Brand | None:
     return _load()["brand_by_slug"].get(slug)
+
+
+def brand_by_id(brand_id: int) -> Brand | None:
+    return _load()["brand_by_id"].get(brand_id)
 
 
 def default_brand() -> Brand | None:

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from app.intake import receive
 from app.services import contact
 from tests.conftest import PASSWORD
 from tests.helpers import free_port
@@ -159,7 +160,7 @@ def make_ticket(app, brand):
         n = next(counter)
         submission = contact.ContactSubmission(name=name, email=f"customer{n}@example.org",
                                                subject=subject, message=message)
-        return contact.submit(brand, submission, app.state.settings.secret_key).ticket
+        return receive(contact.incoming(brand, submission), app.state.settings.secret_key).ticket
 
     return make
 

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from app.intake import receive
 from app.models import Form, Ticket
 from app.services import brands as brand_service
 from app.services import forms
@@ -42,7 +43,7 @@ def _returns_form(brand) -> Form:
 def _submitted(form, topic: str, email: str) -> Ticket:
     submission = forms.Submission(values={"name": "Tom Becker", "email": email, "topic": topic,
                                           "order_number": "1", "message": f"About {topic}"})
-    return forms.submit(form, submission, [], "test-secret-key").ticket
+    return receive(forms.incoming(form, submission, []), "test-secret-key").ticket
 
 
 def test_admin_builds_a_form_a_visitor_sends_it_without_javascript_and_the_queue_filters_by_it(
