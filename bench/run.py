@@ -29,7 +29,10 @@ def _goals(r: dict) -> dict:
     if "queue_query_plan_scans_table" in r:
         goals["queue_query_plan_scans_table"] = ("= 0", r["queue_query_plan_scans_table"] == 0)
     if "form_tickets_per_s" in r:
-        goals["form_tickets_per_s"] = (">= 1000/s", r["form_tickets_per_s"] >= 1000)
+        share = (f" (is {r['form_tickets_per_s'] / r['form_reference_per_s']:.0%} of "
+                 "form_reference_per_s, the bare form; the issue's 1000/s was 38% of its 2600/s)"
+                 if r.get("form_reference_per_s") else "")
+        goals["form_tickets_per_s"] = (f">= 1000/s{share}", r["form_tickets_per_s"] >= 1000)
     if "form_lost" in r:
         goals["form_lost"] = ("= 0", r["form_lost"] == 0)
     if "sse_fanout_p99_ms" in r:
