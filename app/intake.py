@@ -134,14 +134,13 @@ class WebIntake:
     def __init__(self, secret_key: str):
         self.secret_key = secret_key
         self.waiting: list = []
-        self.storing = False
+        self.storing: asyncio.Task | None = None  # held here: the loop keeps tasks weakly
 
     async def receive(self, incoming: Incoming) -> IntakeResult:
         future = asyncio.get_running_loop().create_future()
         self.waiting.append((incoming, future))
-        if not self.storing:
-            self.storing = True
-            asyncio.create_task(self._store_waiting())
+        if self.storing is None:
+            self.storing = asyncio.create_task(self._store_waiting())
         return await future
 
     async def _store_waiting(self) -> None:
@@ -162,7 +161,7 @@ class WebIntake:
                     else:
                         future.set_result(outcome)
         finally:
-            self.storing = False
+            self.storing = None
 
 
 def _store(incoming: Incoming, secret_key: str) -> tuple[IntakeResult, Outbox]:
