@@ -59,17 +59,16 @@ class IntakeResult:
 
 
 @prepared
-def _email_identity(email: str):
-    return (CustomerIdentity.select(CustomerIdentity, Customer).join(Customer)
+def _customer_with_email(email: str):
+    return (Customer.select().join(CustomerIdentity)
             .where((CustomerIdentity.kind == "email") & (CustomerIdentity.value == email))
             .limit(1))
 
 
 def find_or_create_customer(email: str, name: str) -> Customer:
     email = email.strip().lower()
-    identity = next(iter(_email_identity(email)), None)
-    if identity:
-        customer = identity.customer
+    customer = next(iter(_customer_with_email(email)), None)
+    if customer:
         fill_in_name(customer, name)
         return customer
     customer = Customer.create(name=name, email=email)
