@@ -130,6 +130,8 @@ class WebIntake:
     in while the event loop is busy with others make up a batch, stored in one transaction
     (receive_together). The visitor's answer waits for the commit, as it would alone."""
 
+    BATCH = 50  # arrivals stored in one go: bounds how long one batch holds up the event loop
+
     def __init__(self, secret_key: str):
         self.secret_key = secret_key
         self.waiting: list = []
@@ -146,7 +148,7 @@ class WebIntake:
         try:
             while self.waiting:
                 await asyncio.sleep(0)  # requests already under way join this batch
-                batch, self.waiting = self.waiting, []
+                batch, self.waiting = self.waiting[:self.BATCH], self.waiting[self.BATCH:]
                 try:
                     outcomes = receive_together([incoming for incoming, _ in batch],
                                                 self.secret_key)
