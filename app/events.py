@@ -4,7 +4,9 @@ import json
 import logging
 import threading
 
-from app.models import Event, database, prepared, utcnow
+from peewee import fn
+
+from app.models import Event, prepared, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +44,6 @@ def notify() -> None:
         callbacks = list(_wake_callbacks)
     for callback in callbacks:
         callback()
-
-
-@prepared
-def _events_after(event_id: int, limit: int):
-    return Event.select().where(Event.id > event_id).order_by(Event.id).limit(limit)
 
 
 class Broadcaster:
@@ -114,7 +111,7 @@ class Broadcaster:
             self.last_id = latest_event_id()
             return
         while True:
-            events = list(_events_after(self.last_id, self.batch))
+            events = list(events_after(self.last_id, self.batch))
             if events:
                 self.last_id = events[-1].id
             for event, is_new in latest_per_ticket(events):
@@ -156,12 +153,18 @@ def latest_per_ticket(events: list) -> list[tuple]:
     return sorted(changes + signals, key=lambda pair: pair[0].id)
 
 
+@prepared
+def _max_event_id():
+    return Event.select(fn.MAX(Event.id)).tuples()
+
+
 def latest_event_id() -> int:
-    # Plain SQL: read for every queue page, and building it with peewee cost more than running
-    # it (MAX of the primary key is one index lookup in SQLite and PostgreSQL alike).
-    row = database.execute_sql(f'SELECT MAX("id") FROM "{Event._meta.table_name}"').fetchone()
-    return row[0] or 0
+    # Read for every queue page: MAX of the primary key is one index lookup in SQLite and
+    # PostgreSQL alike, and prepared, as building it with peewee cost more than running it.
+    return next(iter(_max_event_id()))[0] or 0
 
 
+@prepared
 def events_after(event_id: int, limit: int):
-    return list(Event.select().where(Event.id > event_id).order_by(Event.id).limit(limit))
+    """The events after event_id, oldest first, at most limit of them."""
+    return Event.select().where(Event.id > event_id).order_by(Event.id).limit(limit)

@@ -63,7 +63,7 @@ def compose(message: Message) -> EmailMessage:
         # A form's confirmation repeats what was filled in, so the customer can check it.
         context["fields"] = list(TicketField.select().where(
             (TicketField.ticket == ticket.id) & (TicketField.value != ""))
-            .order_by(TicketField.position))
+            .order_by(TicketField.position)) if ticket.form_id else []
 
     mail = EmailMessage()
     mail["From"] = _address(brand.name, brand.address)

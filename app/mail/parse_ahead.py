@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 MIN_GROUP = 20  # mails downloaded together that make it worth starting the other process
 
 
-def _parse_for_intake(raw: bytes) -> ParsedMail:
+def parse_for_intake(raw: bytes) -> ParsedMail:
     return parse(raw, split_quotes=False)  # the ticket page shows the quote folded
 
 
@@ -41,7 +41,7 @@ class ParseAhead:
         if self.pool is None:
             return
         for key, raw in raws.items():
-            self.pending[key] = self.pool.submit(_parse_for_intake, raw)
+            self.pending[key] = self.pool.submit(parse_for_intake, raw)
 
     def result(self, key, raw: bytes) -> ParsedMail:
         future = self.pending.pop(key, None)
@@ -52,4 +52,4 @@ class ParseAhead:
                 # The other process died (killed, out of memory): parse here from now on.
                 log.warning("the mail parsing process stopped; parsing in this one")
                 self.pool, self.pending, self.usable = None, {}, False
-        return _parse_for_intake(raw)
+        return parse_for_intake(raw)

@@ -7,7 +7,8 @@ from app import events
 from app.db import transaction
 from app.intake import Incoming, IntakeResult, receive
 from app.mail import autoreply, threading
-from app.mail.parse import ParsedMail, parse
+from app.mail.parse import ParsedMail
+from app.mail.parse_ahead import parse_for_intake
 from app.models import Agent, Brand, Mailbox, Message, Ticket, utcnow
 from app.services import blobs
 
@@ -95,7 +96,7 @@ def receive_mail(raw: bytes, mailbox: Mailbox, channel_ref: str, settings,
     """Store one mail exactly once (its channel reference and dedupe key are unique). `own`
     (our addresses, own_addresses()) and `mail` (the raw mail parsed) when the caller has them."""
     if mail is None:
-        mail = parse(raw, split_quotes=False)  # the ticket page shows the quote folded
+        mail = parse_for_intake(raw)
     if mail.message_id:
         # A copy of mail we sent (a Bcc, an alias forwarding back) is no customer's message.
         sent = Message.get_or_none((Message.message_id == mail.message_id)

@@ -5,7 +5,6 @@ from app.models.base import BaseModel, DateTimeField, utcnow
 from app.models.brands import Brand
 from app.models.tickets import Ticket
 
-CHAT_STATES = ("live", "ended")
 ENDED_OFFLINE = "left as a message"  # the offline form: a session that was never live
 
 

@@ -74,7 +74,8 @@ async def queue_stream(request):
     resume_from = _resume_point(request)
     # Subscribed first, then the log read up to where the broadcaster is: no gap, no overlap.
     broadcaster.subscribe(stream)
-    missed = events.events_after(resume_from, CATCH_UP_LIMIT + 1) if resume_from is not None else []
+    missed = ([] if resume_from is None
+              else list(events.events_after(resume_from, CATCH_UP_LIMIT + 1)))
     missed = [e for e in missed if e.id <= broadcaster.last_id]
 
     async def frames():

@@ -36,7 +36,7 @@ def widget_endpoint(handler):
     @functools.wraps(handler)
     async def wrapper(request):
         slug = request.path_params["brand"]
-        brand = next((b for b in directory.brands() if b.slug == slug), None)
+        brand = directory.brand(slug)
         if brand is None:
             return _error("There is no chat here.", "not_found")
         origin = request.headers.get("origin", "")

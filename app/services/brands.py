@@ -86,8 +86,9 @@ def normalize_origin(raw: str) -> str:
 def _clean_widget(values: dict) -> dict:
     origins = []
     for raw in re.split(r"[\s,]+", values.get("allowed_origins") or ""):
-        if raw and normalize_origin(raw) not in origins:
-            origins.append(normalize_origin(raw))
+        origin = normalize_origin(raw) if raw else ""
+        if origin and origin not in origins:
+            origins.append(origin)
     color = (values.get("widget_color") or "#2f5fd0").strip().lower()
     if not _COLOR.match(color):
         raise BrandError("The widget colour is a hex colour like #2f5fd0.", "widget_color")

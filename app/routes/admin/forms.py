@@ -6,7 +6,7 @@ htmx, every change also refreshes the preview beside it."""
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
-from app.services import brands, forms
+from app.services import brands, directory, forms
 from app.web import admin_required, render, see_other
 
 UNSAVED = "Not saved yet: press Save to keep your changes."
@@ -34,9 +34,8 @@ def _posted(posted) -> tuple[dict, list]:
 
 def _editor(request, editing, brand_id, values, fields, errors=None, error="", notice="",
             status_code=200):
-    all_brands = brands.list_brands()
-    brand = editing.brand if editing else next((b for b in all_brands if b.id == brand_id), None)
-    context = {"editing": editing, "brand": brand, "brands": all_brands, "values": values,
+    brand = editing.brand if editing else directory.brand_by_id(brand_id)
+    context = {"editing": editing, "brand": brand, "brands": directory.brands(), "values": values,
                "fields": fields, "errors": errors or {}, "error": error, "notice": notice,
                "kinds": forms.KINDS, "patterns": forms.PATTERNS, "max_fields": forms.MAX_FIELDS,
                "preview_fields": forms.page_fields(fields)}
@@ -56,7 +55,7 @@ async def form_list(request):
 
 @admin_required
 async def new_form_page(request):
-    default = next((b for b in brands.list_brands() if b.is_default), None)
+    default = directory.default_brand()
     return _editor(request, None, default.id if default else None,
                    {"name": "", "slug": "", "intro": "", "active": True}, [])
 
@@ -95,7 +94,7 @@ async def preview(request):
     posted = await request.form()
     values, fields = _posted(posted)
     brand_id = _brand_id(posted.get("brand", ""))
-    brand = next((b for b in brands.list_brands() if b.id == brand_id), None)
+    brand = directory.brand_by_id(brand_id)
     return render(request, "partials/_form_preview.html",
                   {"brand": brand, "values": values, "preview_fields": forms.page_fields(fields)})
 
