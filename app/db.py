@@ -88,6 +88,15 @@ def _fewer_indexes(db):
         db.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
 
 
+def _partial_indexes(db):
+    """Indexes on columns most rows leave empty keep only the rows that fill them."""
+    from app.models.tickets import PARTIAL_INDEXES
+
+    for index in PARTIAL_INDEXES:
+        db.execute_sql(f'DROP INDEX IF EXISTS "{index._name}"')
+        db.execute(index)
+
+
 # Append only: each entry runs once, in order, at start-up.
 MIGRATIONS = [
     (1, _create_initial_tables),
@@ -95,6 +104,7 @@ MIGRATIONS = [
     (3, _forms),
     (4, _chat),
     (5, _fewer_indexes),
+    (6, _partial_indexes),
 ]
 
 

@@ -147,7 +147,12 @@ class WebIntake:
     async def _store_waiting(self) -> None:
         try:
             while self.waiting:
-                await asyncio.sleep(0)  # requests already under way join this batch
+                # Requests already under way join this batch: the loop goes round until
+                # one round brings no more (each round costs microseconds).
+                waiting = -1
+                while waiting != len(self.waiting) < self.BATCH:
+                    waiting = len(self.waiting)
+                    await asyncio.sleep(0)
                 batch, self.waiting = self.waiting[:self.BATCH], self.waiting[self.BATCH:]
                 try:
                     outcomes = receive_together([incoming for incoming, _ in batch],

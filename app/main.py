@@ -34,24 +34,6 @@ from workers.watcher import Watchers
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 
-# Visitors post these from pages we serve and, later, from other sites: they carry no
-# session, and are guarded by rate limits and the spam checks instead of a CSRF token.
-PUBLIC_POST_PREFIXES = ("/contact", "/forms/", "/widget/")
-
-
-class CsrfExceptPublic:
-    """asgi_csrf for agents' pages; visitors' paths go around it. Its skip option still signs
-    a fresh token for every request without the cookie, a visitor's every request."""
-
-    def __init__(self, app, **options):
-        self.app = app
-        self.protected = asgi_csrf(app, **options)
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["path"].startswith(PUBLIC_POST_PREFIXES):
-            return await self.app(scope, receive, send)
-        return await self.protected(scope, receive, send)
-
 
 async def _csrf_failed(scope, send, reason):
     body = render_template("pages/error.html", agent=None, status_code=403,
@@ -59,6 +41,32 @@ async def _csrf_failed(scope, send, reason):
                                   "Go back, reload the page and try again.")
     response = HTMLResponse(body, status_code=403)
     await response(scope, None, send)
+
+
+# Visitors' pages and posts: they carry no session, and are guarded by rate limits and the
+# spam checks instead of a CSRF token (they are posted from other sites too).
+VISITOR_PREFIXES = ("/contact", "/forms/", "/widget/")
+
+
+class AgentsOnly:
+    """The session and CSRF middleware, for agents' pages only: visitors' paths go around both.
+    Visitors have no session to read, and asgi_csrf's own skip option would still sign a fresh
+    token for every request without its cookie, which is every visitor's request."""
+
+    def __init__(self, app, settings):
+        self.app = app
+        self.for_agents = SessionMiddleware(
+            asgi_csrf(app, signing_secret=settings.secret_key,
+                      always_protect={"/login", "/setup"}, cookie_secure=settings.secure_cookies,
+                      send_csrf_failed=_csrf_failed),
+            secret_key=settings.secret_key, session_cookie="session",
+            max_age=settings.session_hours * 3600, same_site="lax",
+            https_only=settings.secure_cookies)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith(VISITOR_PREFIXES):
+            return await self.app(scope, receive, send)
+        return await self.for_agents(scope, receive, send)
 
 
 async def _http_error(request, exc: HTTPException):
@@ -97,15 +105,7 @@ def create_app(settings: Settings) -> Starlette:
                 await run_in_threadpool(consumer.stop, True)
             await broadcaster.stop()
 
-    middleware = [
-        Middleware(SecurityHeadersMiddleware),
-        Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="session",
-                   max_age=settings.session_hours * 3600, same_site="lax",
-                   https_only=settings.secure_cookies),
-        Middleware(CsrfExceptPublic, signing_secret=settings.secret_key,
-                   always_protect={"/login", "/setup"}, cookie_secure=settings.secure_cookies,
-                   send_csrf_failed=_csrf_failed),
-    ]
+    middleware = [Middleware(SecurityHeadersMiddleware), Middleware(AgentsOnly, settings=settings)]
     routes = [
         # Visitors' routes first: they take the most requests, and routes match in order.
         *contact.routes, *forms.routes, *widget.routes,

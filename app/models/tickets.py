@@ -42,8 +42,6 @@ class Ticket(BaseModel):
             (("assignee", "last_activity_at", "id"), False),
             (("channel", "last_activity_at", "id"), False),
             (("brand", "last_activity_at", "id"), False),
-            (("form_id", "last_activity_at", "id"), False),
-            (("status", "resolved_at"), False),
         )
 
     @property
@@ -69,16 +67,16 @@ class Message(BaseModel):
     message_id = peewee.CharField(default="", index=True)  # RFC 5322 Message-ID, ours or theirs
     # What the channel calls this item (form submission id, IMAP mailbox+UIDVALIDITY+UID, ...):
     # unique, so that receiving the same thing twice changes nothing.
-    channel_ref = peewee.CharField(null=True, unique=True)
+    channel_ref = peewee.CharField(null=True)  # unique where set: PARTIAL_INDEXES
     # For mail: the same Message-ID with the same content is the same mail, whichever mailbox
     # or UID it came from (one mail sent To and Cc two of our addresses is one message).
-    dedupe_key = peewee.CharField(null=True, unique=True)
+    dedupe_key = peewee.CharField(null=True)  # unique where set: PARTIAL_INDEXES
     raw_sha256 = peewee.CharField(default="")  # the original as received, in the blob store
     notes = peewee.TextField(default="")  # what could not be read or kept, in words
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("ticket", "id"), False), (("state", "next_attempt_at"), False),
+        indexes = ((("ticket", "id"), False),
                    (("to_address", "created_at"), False))  # acknowledgements sent lately
 
     @property
@@ -91,6 +89,27 @@ class Message(BaseModel):
     def in_chat(self) -> bool:
         """An answer given into a live chat (not mailed)."""
         return self.direction == "outgoing" and not self.to_address
+
+
+# Indexes on columns most rows leave empty hold only the rows that fill them: most writes then
+# skip them (a form's ticket, its message and its confirmation skip five). A query comparing
+# the column (=, <, IN) implies IS NOT NULL, and SQLite and PostgreSQL use the index for it.
+PARTIAL_INDEXES = (
+    Ticket.index(Ticket.form_id, Ticket.last_activity_at, Ticket.id,
+                 where=Ticket.form_id.is_null(False), name="ticket_form_id_last_activity_at_id"),
+    Ticket.index(Ticket.status, Ticket.resolved_at, where=Ticket.resolved_at.is_null(False),
+                 name="ticket_status_resolved_at"),
+    # Only mail still to send has a next attempt.
+    Message.index(Message.state, Message.next_attempt_at,
+                  where=Message.next_attempt_at.is_null(False),
+                  name="message_state_next_attempt_at"),
+    Message.index(Message.channel_ref, unique=True, where=Message.channel_ref.is_null(False),
+                  name="message_channel_ref"),
+    Message.index(Message.dedupe_key, unique=True, where=Message.dedupe_key.is_null(False),
+                  name="message_dedupe_key"),
+)
+for _index in PARTIAL_INDEXES:
+    _index._model.add_index(_index)
 
 
 class TicketTally(BaseModel):

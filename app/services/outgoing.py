@@ -43,26 +43,49 @@ def _claim(settings, message_id: int | None = None) -> list[Message]:
     if this process dies mid-send, requeue_overdue() gives the message back to the queue."""
     now = utcnow()
     with transaction():
-        if message_id is None:
-            due = (Message.select(Message.id)
-                   .where((Message.state == "queued") & (Message.next_attempt_at <= now))
-                   .order_by(Message.next_attempt_at).limit(BATCH))
-            if database.for_update:  # PostgreSQL; SQLite's BEGIN IMMEDIATE serializes writers
-                due = due.for_update("FOR UPDATE SKIP LOCKED")
-            ids = [message.id for message in due]
-        else:
-            ids = [message_id]
-        lease = now + timedelta(seconds=settings.smtp_timeout * 4 + 30)
-        if not ids or not (Message.update(state="sending", next_attempt_at=lease)
-                           .where(Message.id.in_(ids) & (Message.state == "queued")).execute()):
+        ids = [message_id] if message_id else [row[0] for row in _due_ids(now)]
+        if not ids:
             return []
-    claimed = list(Message.select(Message, Ticket).join(Ticket)
-                   .where(Message.id.in_(ids) & (Message.state == "sending")))
+        # Always BATCH ids, the last repeated: each statement's SQL is then built only once.
+        slots = ids + ids[-1:] * (BATCH - len(ids))
+        lease = now + timedelta(seconds=settings.smtp_timeout * 4 + 30)
+        if not _take(lease, *slots):
+            return []
+    claimed = list(_taken_with_tickets(*slots))
     # The brand from the directory, and the customer read only for a mail that can go:
     # reading all four in one join cost more than the rest of a batch together.
     for message in claimed:
         message.ticket.brand = directory.brand_by_id(message.ticket.brand_id) or message.ticket.brand
     return claimed
+
+
+@prepared
+def _due_ids(now):
+    due = (Message.select(Message.id)
+           .where((Message.state == "queued") & (Message.next_attempt_at <= now))
+           .order_by(Message.next_attempt_at).limit(BATCH).tuples())
+    if database.for_update:  # PostgreSQL; SQLite's BEGIN IMMEDIATE serializes writers
+        due = due.for_update("FOR UPDATE SKIP LOCKED")
+    return due
+
+
+@prepared
+def _take(lease, *ids):
+    return (Message.update(state="sending", next_attempt_at=lease)
+            .where(Message.id.in_(ids) & (Message.state == "queued")))
+
+
+# What sending, composing and recording a mail read (app.mail.compose, _record): a whole row
+# of both costs twice as much to turn into objects, and a batch is mostly that.
+_SENDING_COLUMNS = (Message.id, Message.ticket, Message.is_auto, Message.body_text,
+                    Message.to_address, Message.message_id, Message.attempts,
+                    Ticket.id, Ticket.subject, Ticket.brand, Ticket.customer, Ticket.form_id)
+
+
+@prepared
+def _taken_with_tickets(*ids):
+    return (Message.select(*_SENDING_COLUMNS).join(Ticket)
+            .where(Message.id.in_(ids) & (Message.state == "sending")))
 
 
 def _send(message: Message, settings) -> smtp.SendError | None:
