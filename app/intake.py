@@ -1,6 +1,7 @@
 """The one entry point that turns any channel's message into a ticket or a message on one."""
 import asyncio
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import peewee
@@ -106,18 +107,25 @@ def receive_together(incomings: list[Incoming], secret_key: str) -> list:
     """Store several arrivals in one transaction, each in a savepoint of its own: one that
     fails is undone alone. Returns, in order, each one's IntakeResult or the exception it met.
     One commit for all costs far less than one each: it writes every page it touched, and
-    arrivals stored together touch the same ones."""
-    outcomes, outbox = [], Outbox([])
+    arrivals stored together touch the same ones. Their events and new tickets' counts are
+    written once for all, after the last."""
+    outcomes, outbox, new_events, new_tickets = [], Outbox([]), [], Counter()
     with transaction():
         for incoming in incomings:
             try:
                 with savepoint():
-                    result, its_outbox = _store(incoming, secret_key)
+                    stored = _store(incoming, secret_key)
             except Exception as exc:
                 outcomes.append(exc)
-            else:
-                outcomes.append(result)
-                outbox.message_ids += its_outbox.message_ids
+                continue
+            outcomes.append(stored.result)
+            outbox.message_ids += stored.outgoing
+            new_events += stored.events
+            if stored.result.created:
+                new_tickets[tally_key(stored.result.ticket)] += 1
+        events.record_rows(new_events)
+        for key, count in new_tickets.items():
+            tally_add(key, count)
     outbox.send()
     # The channel reference is unique: an arrival refused as a duplicate was stored before
     # (or a moment ago by another process), and its answer is what was stored then.
@@ -170,7 +178,14 @@ class WebIntake:
             self.storing = None
 
 
-def _store(incoming: Incoming, secret_key: str) -> tuple[IntakeResult, Outbox]:
+@dataclass
+class _Stored:
+    result: IntakeResult
+    events: list  # event rows, for receive_together to write with the others'
+    outgoing: list  # ids of the mail it queued, for the worker
+
+
+def _store(incoming: Incoming, secret_key: str) -> _Stored:
     now = utcnow()
     name = one_line(incoming.sender_name)
     # A message on a known ticket is from its customer (mail threading checks the sender, a
@@ -186,7 +201,6 @@ def _store(incoming: Incoming, secret_key: str) -> tuple[IntakeResult, Outbox]:
             waiting_since=now, linked_ticket_id=incoming.linked_ticket_id,
             form_id=incoming.form_id,
         )
-        tally_add(tally_key(ticket), +1)
         if incoming.fields:
             TicketField.insert_rows([{**f, "ticket": ticket.id} for f in incoming.fields])
         new_events = [events.row("ticket.created", ticket, channel=incoming.channel,
@@ -210,10 +224,10 @@ def _store(incoming: Incoming, secret_key: str) -> tuple[IntakeResult, Outbox]:
         Attachment.insert_rows([{**a, "message": message.id} for a in incoming.attachments])
     new_events.append(events.row("message.received", ticket, message_id=message.id,
                                  channel=incoming.channel))
-    outbox = Outbox([])
+    outgoing = []
     if created and incoming.acknowledge and customer.email:
         ack = new_outgoing(ticket, secret_key, "", None, is_auto=True, record_event=False)
         new_events.append(events.row("message.queued", ticket, message_id=ack.id, auto=True))
-        outbox.message_ids.append(ack.id)
-    events.record_rows(new_events)
-    return IntakeResult(ticket=ticket, message=message, created=created), outbox
+        outgoing.append(ack.id)
+    return _Stored(IntakeResult(ticket=ticket, message=message, created=created), new_events,
+                   outgoing)

@@ -25,6 +25,9 @@ class DateTimeField(peewee.DateTimeField):
         return value
 
 
+CHUNK_ROWS = 50  # rows per INSERT of insert_rows(): bounds the kept statements per shape
+
+
 class BaseModel(peewee.Model):
     class Meta:
         database = database
@@ -49,8 +52,9 @@ class BaseModel(peewee.Model):
 
     @classmethod
     def insert_rows(cls, rows: list[dict]) -> None:
-        """INSERT rows (dicts of field name -> value, each with the same fields) in one statement
-        whose SQL is built once per shape; fields left out get their defaults."""
+        """INSERT rows (dicts of field name -> value, each with the same fields), at most
+        CHUNK_ROWS a statement, whose SQL is built once per shape; fields left out get their
+        defaults."""
         if not rows:
             return
         defaults = {field.name: default for field, default in cls._meta.defaults.items()
@@ -58,8 +62,10 @@ class BaseModel(peewee.Model):
         if defaults:
             rows = [{**row, **{name: default() if callable(default) else default
                                for name, default in defaults.items()}} for row in rows]
-        if len(rows) > 50 or _run_insert(cls, rows, returning=False) is None:
-            cls.insert_many(rows).as_rowcount().execute()
+        for start in range(0, len(rows), CHUNK_ROWS):
+            chunk = rows[start:start + CHUNK_ROWS]
+            if _run_insert(cls, chunk, returning=False) is None:
+                cls.insert_many(chunk).as_rowcount().execute()
 
 
 # The SQL of INSERTs peewee has built, by database kind, table, columns and row count. Peewee
