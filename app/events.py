@@ -11,9 +11,13 @@ from app.models import Event, prepared, utcnow
 log = logging.getLogger(__name__)
 
 
+# One encoder for all: json.dumps(data, default=str) would make a new one for every event.
+_to_json = json.JSONEncoder(default=str).encode
+
+
 def row(kind: str, ticket=None, agent=None, **data) -> dict:
     """One event as a row, for record_rows()."""
-    return {"kind": kind, "ticket": ticket, "agent": agent, "data": json.dumps(data, default=str),
+    return {"kind": kind, "ticket": ticket, "agent": agent, "data": _to_json(data),
             "created_at": utcnow()}
 
 

@@ -104,33 +104,45 @@ def receive(incoming: Incoming, secret_key: str) -> IntakeResult:
 
 
 def receive_together(incomings: list[Incoming], secret_key: str) -> list:
-    """Store several arrivals in one transaction, each in a savepoint of its own: one that
-    fails is undone alone. Returns, in order, each one's IntakeResult or the exception it met.
-    One commit for all costs far less than one each: it writes every page it touched, and
-    arrivals stored together touch the same ones. Their events and new tickets' counts are
-    written once for all, after the last."""
-    outcomes, outbox, new_events, new_tickets = [], Outbox([]), [], Counter()
+    """Store several arrivals in one transaction; one that fails is undone alone. Returns, in
+    order, each one's IntakeResult or the exception it met. One commit for all costs far less
+    than one each: it writes every page it touched, and arrivals stored together touch the
+    same ones. Their events and new tickets' counts are written once for all, after the last."""
+    outbox, new_events, new_tickets = Outbox([]), [], Counter()
     with transaction():
-        for incoming in incomings:
-            try:
-                with savepoint():
-                    stored = _store(incoming, secret_key)
-            except Exception as exc:
-                outcomes.append(exc)
-                continue
-            outcomes.append(stored.result)
-            outbox.message_ids += stored.outgoing
-            new_events += stored.events
-            if stored.result.created:
-                new_tickets[tally_key(stored.result.ticket)] += 1
+        try:
+            with savepoint():
+                outcomes = [_store(incoming, secret_key) for incoming in incomings]
+        except Exception as exc:
+            # Undone together; again, each in a savepoint of its own (two statements each,
+            # which arrivals that all go in spare).
+            outcomes = [exc] if len(incomings) == 1 else _store_each(incomings, secret_key)
+        for stored in outcomes:
+            if isinstance(stored, _Stored):
+                outbox.message_ids += stored.outgoing
+                new_events += stored.events
+                if stored.result.created:
+                    new_tickets[tally_key(stored.result.ticket)] += 1
         events.record_rows(new_events)
         for key, count in new_tickets.items():
             tally_add(key, count)
     outbox.send()
     # The channel reference is unique: an arrival refused as a duplicate was stored before
     # (or a moment ago by another process), and its answer is what was stored then.
-    return [(_duplicate(incoming) or outcome) if isinstance(outcome, peewee.IntegrityError)
-            else outcome for incoming, outcome in zip(incomings, outcomes)]
+    return [stored.result if isinstance(stored, _Stored)
+            else (_duplicate(incoming) or stored) if isinstance(stored, peewee.IntegrityError)
+            else stored for incoming, stored in zip(incomings, outcomes)]
+
+
+def _store_each(incomings: list[Incoming], secret_key: str) -> list:
+    outcomes = []
+    for incoming in incomings:
+        try:
+            with savepoint():
+                outcomes.append(_store(incoming, secret_key))
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
 
 
 class WebIntake:

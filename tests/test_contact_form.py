@@ -25,6 +25,17 @@ def test_valid_submission_becomes_a_form_ticket_and_thanks_with_its_reference(cl
     assert confirmation["Auto-Submitted"] == "auto-replied"
 
 
+def test_what_a_visitor_types_is_kept_character_for_character(client, brand):
+    typed = {"name": "Zoë Ñandú", "email": "zoe@example.org", "subject": "Заказ 42 — 注文",
+             "message": "Price 5% + tax & fees = 7€?\nSecond line 🙂 a+b=c"}
+    response = submit(client, typed)
+    assert response.status_code == 200
+    ticket = Ticket.get_by_id(int(re.search(r'class="ticket-ref">#(\d+)<', response.text).group(1)))
+    assert ticket.subject == typed["subject"] and ticket.customer.name == typed["name"]
+    first = Message.get(Message.ticket == ticket, Message.direction == "incoming")
+    assert first.body_text == typed["message"]
+
+
 def test_without_acknowledgements_the_thanks_page_promises_no_confirmation(client, brand,
                                                                           smtp_server):
     brand.ack_enabled = False

@@ -1,5 +1,5 @@
-"""Arrivals stored together (one transaction, a savepoint each): every one is kept, a duplicate
-gets the ticket stored before, and one that fails takes none of the others with it."""
+"""Arrivals stored together (one transaction): every one is kept, a duplicate gets the ticket
+stored before, and one that fails takes none of the others with it."""
 import asyncio
 import re
 from concurrent.futures import ThreadPoolExecutor

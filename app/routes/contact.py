@@ -3,7 +3,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from app.services import contact, directory
-from app.web import client_ip, render
+from app.web import client_ip, posted_form, render
 
 MAX_BODY_BYTES = 256 * 1024
 HONEYPOT = "website"  # hidden from people by CSS; bots fill it in
@@ -33,7 +33,7 @@ async def contact_submit(request):
         return _form(request, brand, contact.ContactSubmission(),
                      f"Your message is too large to send (more than {MAX_BODY_BYTES // 1024} KB). "
                      "Please shorten it.", 413)
-    form = await request.form()
+    form = await posted_form(request)
     submission = contact.ContactSubmission.from_form(form)
     if form.get(HONEYPOT):
         return _form(request, brand, submission, "Your message was not sent because a field meant "
