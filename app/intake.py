@@ -169,9 +169,9 @@ class WebIntake:
             while self.waiting:
                 # Requests already under way join this batch: the loop goes round until
                 # one round brings no more (each round costs microseconds).
-                waiting = -1
-                while waiting != len(self.waiting) < self.BATCH:
-                    waiting = len(self.waiting)
+                seen = -1
+                while seen != len(self.waiting) and len(self.waiting) < self.BATCH:
+                    seen = len(self.waiting)
                     await asyncio.sleep(0)
                 batch, self.waiting = self.waiting[:self.BATCH], self.waiting[self.BATCH:]
                 try:

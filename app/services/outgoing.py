@@ -43,7 +43,7 @@ def _claim(settings, message_id: int | None = None) -> list[Message]:
     if this process dies mid-send, requeue_overdue() gives the message back to the queue."""
     now = utcnow()
     with transaction():
-        ids = [message_id] if message_id else [row[0] for row in _due_ids(now)]
+        ids = [row[0] for row in _due_ids(now)] if message_id is None else [message_id]
         if not ids:
             return []
         # Always BATCH ids, the last repeated: each statement's SQL is then built only once.
