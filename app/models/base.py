@@ -68,10 +68,24 @@ class BaseModel(peewee.Model):
                 cls.insert_many(chunk).as_rowcount().execute()
 
 
-# The SQL of INSERTs peewee has built, by database kind, table, columns and row count. Peewee
-# builds a statement anew on every call, and that cost more than the database's own work
-# when a ticket arrives (eight INSERTs). None marks a shape whose SQL peewee must build itself.
-_insert_sql: dict = {}
+# The SQL of INSERTs peewee has built, by database kind, table, columns and row count, with
+# the columns' fields and the type each passes as it is. Peewee builds a statement anew on
+# every call, and that cost more than the database's own work when a ticket arrives (eight
+# INSERTs). None marks a shape whose SQL peewee must build itself.
+_inserts: dict = {}
+
+# Fields whose db_value() hands values of one type on unchanged (by the field's exact class:
+# a subclass may convert). Such values skip it: converting every value of a row cost as much
+# as building the row's object.
+_PASSED_AS_IS = {peewee.CharField: str, peewee.TextField: str, peewee.IntegerField: int,
+                 peewee.BigIntegerField: int, peewee.AutoField: int, peewee.BooleanField: bool,
+                 DateTimeField: datetime}
+
+
+def _passed_as_is(field) -> type | None:
+    if type(field) is peewee.ForeignKeyField:
+        return _passed_as_is(field.rel_field)
+    return _PASSED_AS_IS.get(type(field))
 
 
 def _run_insert(model, rows: list[dict], returning: bool):
@@ -79,21 +93,27 @@ def _run_insert(model, rows: list[dict], returning: bool):
     return the cursor, or None when peewee must build this statement itself."""
     db = database.obj
     names = tuple(rows[0])
-    fields = [model._meta.fields[name] for name in names]
-    params = [field.db_value(row[name]) for row in rows for field, name in zip(fields, names)]
     key = (type(db), model, names, len(rows), returning)
-    sql = _insert_sql.get(key, "")
-    if sql == "":
+    insert = _inserts.get(key, "")
+    if insert == "":
+        fields = [model._meta.fields[name] for name in names]
         query = model.insert_many([[row[name] for name in names] for row in rows], fields=fields)
         if returning and db.returning_clause:
             query = query.returning(model._meta.primary_key)
         sql, built_params = query.sql()
+        params = [field.db_value(row[name]) for row in rows for field, name in zip(fields, names)]
         # Values peewee turns into SQL of their own (expressions) cannot take a cached slot.
-        if built_params != params or len(_insert_sql) > 1000:
-            sql = None
-        _insert_sql[key] = sql
-    if sql is None:
+        insert = None if built_params != params or len(_inserts) > 1000 else (
+            sql, list(zip(names, fields, [_passed_as_is(field) for field in fields])))
+        _inserts[key] = insert
+    if insert is None:
         return None
+    sql, columns = insert
+    params = []
+    for row in rows:
+        for name, field, as_is in columns:
+            value = row[name]
+            params.append(value if value is None or type(value) is as_is else field.db_value(value))
     return db.execute_sql(sql, params)
 
 
