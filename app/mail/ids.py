@@ -1,6 +1,5 @@
 """Our Message-IDs: they name the ticket and carry an HMAC, so answers can be matched safely."""
 import functools
-import hashlib
 import hmac
 import re
 import secrets
@@ -10,8 +9,7 @@ _OURS = re.compile(r"^<hd\.(\d+)\.([0-9a-z]+)\.([0-9a-f]{16})@([^>]+)>$")
 
 
 def _sign(secret_key: str, ticket_id: int, nonce: str) -> str:
-    digest = hmac.new(secret_key.encode(), f"{ticket_id}.{nonce}".encode(), hashlib.sha256)
-    return digest.hexdigest()[:16]
+    return hmac.digest(secret_key.encode(), f"{ticket_id}.{nonce}".encode(), "sha256").hex()[:16]
 
 
 @functools.lru_cache(maxsize=256)  # a brand's address, for each mail it sends
