@@ -94,8 +94,7 @@ def _run_insert(model, rows: list[dict], returning: bool):
     db = database.obj
     names = tuple(rows[0])
     key = (type(db), model, names, len(rows), returning)
-    insert = _inserts.get(key, "")
-    if insert == "":
+    if key not in _inserts:
         fields = [model._meta.fields[name] for name in names]
         query = model.insert_many([[row[name] for name in names] for row in rows], fields=fields)
         if returning and db.returning_clause:
@@ -103,9 +102,9 @@ def _run_insert(model, rows: list[dict], returning: bool):
         sql, built_params = query.sql()
         params = [field.db_value(row[name]) for row in rows for field, name in zip(fields, names)]
         # Values peewee turns into SQL of their own (expressions) cannot take a cached slot.
-        insert = None if built_params != params or len(_inserts) > 1000 else (
+        _inserts[key] = None if built_params != params or len(_inserts) > 1000 else (
             sql, list(zip(names, fields, [_passed_as_is(field) for field in fields])))
-        _inserts[key] = insert
+    insert = _inserts[key]
     if insert is None:
         return None
     sql, columns = insert

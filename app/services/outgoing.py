@@ -38,8 +38,9 @@ def deliver(message_id: int, settings) -> float | None:
 
 
 def _claim(settings, message_id: int | None = None) -> list[Message]:
-    """Mark queued messages as being sent and return them with their ticket, brand and
-    customer: of two workers after the same message, only one gets it. The claim is a lease:
+    """Mark queued messages as being sent and return them with their ticket and brand (the
+    customer is read when a mail is composed): of two workers after the same message, only
+    one gets it. The claim is a lease:
     if this process dies mid-send, requeue_overdue() gives the message back to the queue."""
     now = utcnow()
     with transaction():
@@ -117,26 +118,26 @@ def _record(outcomes: list, settings) -> list[tuple[int, float]]:
     now, retries, rows, unsent = utcnow(), [], [], {}
     with transaction():
         for message, error in outcomes:
-            attempts = message.attempts + 1
+            attempts, reason = message.attempts + 1, str(error or "")
             ids = {"ticket": message.ticket_id, "message_id": message.id}
             if error is None:
                 outcome = ("sent", "", attempts, None, now)
                 event = events.row("message.sent", **ids, to=message.to_address,
                                    auto=message.is_auto)
             elif error.permanent or attempts >= settings.smtp_max_attempts:
-                outcome = ("failed", str(error), attempts, None, None)
-                event = events.row("message.failed", **ids, reason=str(error), attempts=attempts)
+                outcome = ("failed", reason, attempts, None, None)
+                event = events.row("message.failed", **ids, reason=reason, attempts=attempts)
             else:
                 delay = settings.smtp_retry_delay * 2 ** (attempts - 1)
-                outcome = ("queued", str(error), attempts, now + timedelta(seconds=delay), None)
-                event = events.row("message.retrying", **ids, reason=str(error),
+                outcome = ("queued", reason, attempts, now + timedelta(seconds=delay), None)
+                event = events.row("message.retrying", **ids, reason=reason,
                                    attempts=attempts, delay=delay)
             if _set_outcome(message.id, *outcome):
                 rows.append(event)
                 if outcome[0] == "queued":
                     retries.append((message.id, delay))
             if error is not None:
-                unsent.setdefault(str(error), []).append(message.id)
+                unsent.setdefault(reason, []).append(message.id)
         events.record_rows(rows)
     events.notify()
     for reason, message_ids in unsent.items():  # a batch often fails for one reason: one line
