@@ -1,15 +1,19 @@
 """Outgoing mail in batches: a burst all goes out once each, a stuck pending mark or a brand
-without SMTP holds nothing else up, and a lone reply still goes out at once."""
+without SMTP holds nothing else up, and a lone reply still goes out at once, and a batch that outlasts its lease to a slow server
+sends nothing twice."""
+import asyncio
 import re
+import threading
+import time
 from collections import Counter
 
 import pytest
 from starlette.testclient import TestClient
 
 from app.main import create_app
-from app.models import Message, Ticket
+from app.models import Message, Ticket, database
 from app.services import brands, outgoing, tickets
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, SmtpSink
 from tests.helpers import login, post_form, wait_until
 from workers import tasks
 from workers.queue import huey
@@ -168,3 +172,59 @@ def test_messages_of_a_batch_that_failed_for_now_are_each_sent_once_when_the_ser
     counts = recipients(smtp_server)
     assert sorted(counts) == [f"customer{n}@example.org" for n in range(3)]
     assert max(counts.values()) == 1
+
+
+SLOW_DATA_SECONDS = 0.15
+
+
+class SlowSmtpSink(SmtpSink):
+    """An SMTP server that takes a while over each mail, but never long enough to time out."""
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(SLOW_DATA_SECONDS)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_batch_that_outlasts_its_lease_to_a_slow_server_sends_each_mail_once_with_another_worker_waiting(
+        settings, tmp_path):
+    # smtp_timeout 0.25 s: a claim is held for 2.5 s, and 30 mails at 0.15 s each take 4.5 s.
+    settings = settings.with_changes(smtp_timeout=0.25)
+    slow = SlowSmtpSink()
+    slow.start()
+    try:
+        app = create_app(settings)
+        brands.create_brand("acme", {"name": "Acme Outdoor", "address": "support@acme.example",
+                                     "smtp_host": "127.0.0.1", "smtp_port": slow.port,
+                                     "smtp_security": "none"})
+        stuck_pending_mark()  # the app's own worker stays away: this test plays two workers
+        offline = TestClient(app, base_url="http://127.0.0.1")
+        count = 30
+        references = [submit(offline, n) for n in range(count)]
+
+        # The second worker does what any worker does meanwhile: give overdue claims back
+        # to the queue, and send what is queued.
+        done = threading.Event()
+
+        def second_worker():
+            while not done.is_set():
+                outgoing.requeue_overdue()
+                outgoing.send_due(settings)
+                time.sleep(0.05)
+            database.close()
+
+        other = threading.Thread(target=second_worker)
+        other.start()
+        try:
+            outgoing.send_due(settings)  # the first worker takes them all in one batch
+        finally:
+            done.set()
+            other.join()
+
+        counts = recipients(slow)
+        assert sorted(counts) == sorted(f"customer{n}@example.org" for n in range(count))
+        assert max(counts.values()) == 1, [a for a, c in counts.items() if c > 1]
+        for reference in references:
+            [confirmation] = outgoing_of(reference)
+            assert confirmation.state == "sent" and confirmation.attempts == 1
+    finally:
+        slow.stop()

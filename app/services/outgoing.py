@@ -1,7 +1,7 @@
 """Delivering queued outgoing messages: send once, record sent or the reason it failed."""
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from app import events
 from app.db import transaction
@@ -22,42 +22,81 @@ def send_due(settings, pause: float = 0.0) -> list[tuple[int, float]]:
     go in batches, instead of a claim and a record (two transactions) each. Returns the
     (message id, delay) of each that failed for now and waits for another try."""
     retries = []
-    while batch := _claim(settings):
-        retries += _record([(message, _send(message, settings)) for message in batch], settings)
+    while True:
+        lease, batch = _claim(settings)
+        if not batch:
+            return retries
+        retries += _send_and_record(batch, lease, settings)
         if len(batch) < BATCH:
             time.sleep(pause)
-    return retries
 
 
 def deliver(message_id: int, settings) -> float | None:
     """Try to send one queued message, due or not (its retry). Returns the delay before the
     next try, or None when it is done (sent, failed for good, or taken by another worker)."""
-    claimed = _claim(settings, message_id)
-    retries = _record([(message, _send(message, settings)) for message in claimed], settings)
+    lease, claimed = _claim(settings, message_id)
+    retries = _send_and_record(claimed, lease, settings)
     return retries[0][1] if retries else None
 
 
-def _claim(settings, message_id: int | None = None) -> list[Message]:
-    """Mark queued messages as being sent and return them with their ticket and brand (the
-    customer is read when a mail is composed): of two workers after the same message, only
-    one gets it. The claim is a lease:
-    if this process dies mid-send, requeue_overdue() gives the message back to the queue."""
+def _one_send(settings) -> timedelta:
+    """How long one mail may take to send: connecting, the greeting, TLS, login and the data
+    may each wait up to the timeout."""
+    return timedelta(seconds=settings.smtp_timeout * 5)
+
+
+def _claim(settings, message_id: int | None = None) -> tuple[datetime | None, list[Message]]:
+    """Mark queued messages as being sent and return the lease with them, each with its
+    ticket and brand (the customer is read when a mail is composed): of two workers after
+    the same message, only one gets it. The lease holds for two sends; if this process dies
+    mid-batch, requeue_overdue() gives the messages back to the queue when it runs out."""
     now = utcnow()
     with transaction():
         ids = [row[0] for row in _due_ids(now)] if message_id is None else [message_id]
         if not ids:
-            return []
+            return None, []
         # Always BATCH ids, the last repeated: each statement's SQL is then built only once.
         slots = ids + ids[-1:] * (BATCH - len(ids))
-        lease = now + timedelta(seconds=settings.smtp_timeout * 4 + 30)
+        lease = now + 2 * _one_send(settings)
         if not _take(lease, *slots):
-            return []
-    claimed = list(_taken_with_tickets(*slots))
+            return None, []
+    claimed = list(_taken_with_tickets(lease, *slots))
     # The brand from the directory, and the customer read only for a mail that can go:
     # reading all four in one join cost more than the rest of a batch together.
     for message in claimed:
         message.ticket.brand = directory.brand_by_id(message.ticket.brand_id) or message.ticket.brand
-    return claimed
+    return lease, claimed
+
+
+def _send_and_record(claimed: list[Message], lease, settings) -> list[tuple[int, float]]:
+    """Send claimed messages one after another and record what became of them; the retries,
+    as _record() returns them. A batch to a slow server can take longer than its lease: when
+    less than one send is left of it, what was sent is recorded and the rest is held longer.
+    What requeue_overdue() gave back to the queue meanwhile (another worker may have it) is
+    left alone: no mail goes out twice."""
+    retries, outcomes, waiting = [], [], list(claimed)
+    while waiting:
+        if utcnow() + _one_send(settings) > lease:
+            retries += _record(outcomes, settings)
+            outcomes = []
+            lease, waiting = _hold_longer(waiting, lease, settings)
+            continue
+        message = waiting.pop(0)
+        outcomes.append((message, _send(message, settings)))
+    return retries + _record(outcomes, settings)
+
+
+def _hold_longer(messages: list[Message], lease, settings) -> tuple[datetime, list[Message]]:
+    """Extend the lease on those of the messages still held under `lease`; the new lease and
+    those messages."""
+    renewed = utcnow() + 2 * _one_send(settings)
+    ids = [message.id for message in messages]
+    held = (Message.id.in_(ids) & (Message.state == "sending"))
+    with transaction():
+        Message.update(next_attempt_at=renewed).where(held & (Message.next_attempt_at == lease)).execute()
+        still_held = {row[0] for row in Message.select(Message.id)
+                      .where(held & (Message.next_attempt_at == renewed)).tuples()}
+    return renewed, [message for message in messages if message.id in still_held]
 
 
 @prepared
@@ -84,9 +123,10 @@ _SENDING_COLUMNS = (Message.id, Message.ticket, Message.is_auto, Message.body_te
 
 
 @prepared
-def _taken_with_tickets(*ids):
+def _taken_with_tickets(lease, *ids):
     return (Message.select(*_SENDING_COLUMNS).join(Ticket)
-            .where(Message.id.in_(ids) & (Message.state == "sending")))
+            .where(Message.id.in_(ids) & (Message.state == "sending")
+                   & (Message.next_attempt_at == lease)))
 
 
 def _send(message: Message, settings) -> smtp.SendError | None:
