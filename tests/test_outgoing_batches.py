@@ -1,6 +1,6 @@
 """Outgoing mail in batches: a burst all goes out once each, a stuck pending mark or a brand
-without SMTP holds nothing else up, and a lone reply still goes out at once, and a batch that outlasts its lease to a slow server
-sends nothing twice."""
+without SMTP holds nothing else up, a lone reply still goes out at once, and a batch that
+outlasts its lease to a slow server sends nothing twice."""
 import asyncio
 import re
 import threading
