@@ -1,5 +1,6 @@
 """The public contact form: a ticket per valid submission, clear errors, no injection, no spam."""
 import re
+from urllib.parse import urlencode
 
 from app.models import Customer, Message, Ticket
 from tests.helpers import post_form
@@ -88,6 +89,22 @@ def test_too_long_message_is_refused_with_its_length(client, brand, settings):
 def test_too_large_request_is_refused_before_it_is_read(client, brand):
     response = submit(client, {**VALID, "message": "x" * 300_000})
     assert response.status_code == 413 and "too large" in response.text
+
+
+def test_too_large_request_without_a_declared_length_is_refused_as_it_arrives(client, brand):
+    body = urlencode({**VALID, "message": "x" * 300_000}).encode()
+    chunked = (body[i:i + 16_384] for i in range(0, len(body), 16_384))  # no Content-Length
+    response = client.post("/contact/acme", content=chunked,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 413 and "too large" in response.text
+    assert Ticket.select().count() == 0
+
+
+def test_a_multipart_submission_is_read_like_a_plain_one(client, brand):
+    response = client.post("/contact/acme", files={key: (None, value) for key, value in VALID.items()})
+    assert response.status_code == 200
+    ticket = Ticket.get_by_id(int(re.search(r'class="ticket-ref">#(\d+)<', response.text).group(1)))
+    assert ticket.subject == "Parcel" and ticket.customer.email == "maria@example.org"
 
 
 def test_header_injection_in_fields_does_not_reach_the_mail_headers(client, brand, smtp_server):

@@ -3,7 +3,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from app.services import contact, directory
-from app.web import client_ip, posted_form, render
+from app.web import BodyTooLarge, client_ip, posted_form, render
 
 MAX_BODY_BYTES = 256 * 1024
 HONEYPOT = "website"  # hidden from people by CSS; bots fill it in
@@ -29,11 +29,12 @@ async def contact_page(request):
 async def contact_submit(request):
     brand = _brand(request)
     settings = request.app.state.settings
-    if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
+    try:
+        form = await posted_form(request, MAX_BODY_BYTES)
+    except BodyTooLarge:
         return _form(request, brand, contact.ContactSubmission(),
                      f"Your message is too large to send (more than {MAX_BODY_BYTES // 1024} KB). "
                      "Please shorten it.", 413)
-    form = await posted_form(request)
     submission = contact.ContactSubmission.from_form(form)
     if form.get(HONEYPOT):
         return _form(request, brand, submission, "Your message was not sent because a field meant "

@@ -13,7 +13,7 @@ from app.routes.queue import StreamResponse
 from app.services import chat, directory
 from app.services.brands import allowed_origins
 from app.ticket_streams import TicketStream, visitor_frames
-from app.web import client_ip
+from app.web import BodyTooLarge, client_ip, read_body
 
 WIDGET_JS = Path(__file__).resolve().parents[1] / "static" / "widget.js"
 MAX_BODY_BYTES = 64 * 1024  # a 5,000-character message fits many times over
@@ -61,14 +61,10 @@ def widget_endpoint(handler):
 
 async def _json_body(request) -> dict:
     """The request's JSON object, refused past MAX_BODY_BYTES before it is all read."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise chat.ChatError(_too_large(), code="too_large")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise chat.ChatError(_too_large(), code="too_large")
+    try:
+        body = await read_body(request, MAX_BODY_BYTES)
+    except BodyTooLarge:
+        raise chat.ChatError(_too_large(), code="too_large") from None
     try:
         data = json.loads(body)
     except ValueError:
