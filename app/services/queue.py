@@ -47,13 +47,20 @@ class QueueFilter:
 
     def query_string(self, **changes) -> str:
         """The bookmarkable query for this filter with some values changed; defaults left out."""
-        merged = replace(self, **{"before": "", **changes})
-        pairs = [(k, v) for k, v, default in (
-            ("status", merged.status, "active"), ("scope", merged.scope, "everyone"),
-            ("channel", merged.channel, ""), ("brand", merged.brand, ""),
-            ("form", merged.form, ""), ("field", merged.field, ""),
-            ("before", merged.before, "")) if v != default]
-        return "?" + urlencode(pairs) if pairs else ""
+        return _query_string(self, **changes)
+
+
+# Kept: a queue page links to two dozen filters, and building their queries took a fifth of
+# the page.
+@functools.lru_cache(maxsize=4096)
+def _query_string(f: QueueFilter, **changes) -> str:
+    merged = replace(f, **{"before": "", **changes})
+    pairs = [(k, v) for k, v, default in (
+        ("status", merged.status, "active"), ("scope", merged.scope, "everyone"),
+        ("channel", merged.channel, ""), ("brand", merged.brand, ""),
+        ("form", merged.form, ""), ("field", merged.field, ""),
+        ("before", merged.before, "")) if v != default]
+    return "?" + urlencode(pairs) if pairs else ""
 
 
 def _status_matches(status: str, wanted: str) -> bool:
