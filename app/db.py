@@ -1,5 +1,7 @@
 """Database setup: connect from the configured URL, set SQLite pragmas, run numbered migrations."""
+import datetime
 import logging
+import sqlite3
 import threading
 from contextlib import contextmanager
 
@@ -11,6 +13,11 @@ from playhouse.migrate import migrate as migrate_schema
 from app.models import ALL_MODELS, BaseModel, database
 
 log = logging.getLogger(__name__)
+
+# How sqlite3 has always stored dates and times (and peewee reads them back), registered here
+# because Python 3.12 deprecates the module's own default adapters.
+sqlite3.register_adapter(datetime.datetime, lambda value: value.isoformat(" "))
+sqlite3.register_adapter(datetime.date, lambda value: value.isoformat())
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
