@@ -116,9 +116,12 @@ def page_breakdown(data_dir, agent_id: int, runs: int = 30) -> None:
     brand_ids = directory.brand_ids_by_slug()
     page = queue.read_page(f, agent_id, brand_ids)
     rows = env.get_template("partials/_ticket_row.html")
-    context = {"filter": f, "page": page, "counts": queue.count_tallies(f, agent_id, brand_ids),
-               "rows_html": Markup(rows.render(rows=page.tickets)),
-               "brands": directory.brands(), "stream_url": "/events/queue?after=1",
+    filters = env.get_template("partials/_queue_filters.html")
+    filters_context = {"filter": f, "counts": queue.count_tallies(f, agent_id, brand_ids),
+                       "brands": directory.brands(), "forms": directory.forms(), "form_fields": []}
+    context = {"filter": f, "page": page, "rows_html": Markup(rows.render(rows=page.tickets)),
+               "filters_html": Markup(filters.render(filters_context)),
+               "stream_url": "/events/queue?after=1",
                "agent": Agent.get_by_id(agent_id), "csrf_token": "x" * 40}
     page_template = env.get_template("pages/queue.html")
     def kept_parts():
@@ -138,7 +141,9 @@ def page_breakdown(data_dir, agent_id: int, runs: int = 30) -> None:
         ("version, list_tickets + counters kept (the event log has not grown)", kept_parts),
         ("rendering the 50 rows (partials/_ticket_row.html; kept with the page)",
          lambda: rows.render(rows=page.tickets)),
-        ("rendering pages/queue.html around them", lambda: page_template.render(context)),
+        ("rendering the filters bar (partials/_queue_filters.html; kept with the page)",
+         lambda: filters.render(filters_context)),
+        ("rendering pages/queue.html around both", lambda: page_template.render(context)),
     ]
     log(f"Where a queue page's time goes (its parts run in the bench process, no HTTP; median of "
         f"{runs}):")

@@ -77,6 +77,14 @@ def test_counters_show_what_each_filter_would_list(agent_client, brand, agent):
     assert count("Unassigned") == 3
 
 
+def test_a_brand_added_shows_in_the_queue_filters_at_once(agent_client, brand):
+    make_ticket(brand)
+    assert "Bright Books" not in agent_client.get("/").text
+    brand_service.create_brand("books", {"name": "Bright Books", "address": "hi@books.example"})
+    page = agent_client.get("/").text
+    assert re.search(r'<a href="/\?brand=books" >Bright Books <span class="count">0</span>', page)
+
+
 def test_keyset_pages_walk_every_ticket_once(agent_client, brand):
     made = {make_ticket(brand).id for _ in range(120)}
     seen, url = [], "/"

@@ -37,10 +37,7 @@ async def queue_page(request):
         "filter": queue_filter,
         "page": page,
         "rows_html": _rows_html(queue_filter, agent.id, page, version),
-        "counts": queue.counters(queue_filter, agent.id, brand_ids, version),
-        "brands": directory.brands(),
-        "forms": directory.forms(),
-        "form_fields": forms.filter_fields(queue_filter.form),
+        "filters_html": _filters_html(queue_filter, agent.id, brand_ids, version),
     }
     # The stream resumes from here, so nothing that happens after this page was read is missed.
     query = queue_filter.query_string()
@@ -56,6 +53,18 @@ def _rows_html(queue_filter, agent_id: int, page, version: tuple) -> Markup:
     minute = int(time.time() // 60)
     return queue.kept(version, ("rows", queue_filter, agent_id, minute), lambda: Markup(
         render_template("partials/_ticket_row.html", rows=page.tickets)))
+
+
+def _filters_html(queue_filter, agent_id: int, brand_ids: dict, version: tuple) -> Markup:
+    """The filters bar with its counters, as its partial renders it, kept like the rows (its
+    two dozen links cost as much to render as the rest of the page) until the event log grows
+    or the brands and forms are read again."""
+    return queue.kept(version, ("filters", queue_filter, agent_id, directory.read_at()),
+                      lambda: Markup(render_template(
+                          "partials/_queue_filters.html", filter=queue_filter,
+                          counts=queue.counters(queue_filter, agent_id, brand_ids, version),
+                          brands=directory.brands(), forms=directory.forms(),
+                          form_fields=forms.filter_fields(queue_filter.form))))
 
 
 def _resume_point(request) -> int | None:

@@ -44,6 +44,12 @@ def _load() -> dict:
     return fresh
 
 
+def read_at() -> float:
+    """When the directory was last read from the database: what is made from it and kept
+    elsewhere is keyed by this."""
+    return _load()["expires"]
+
+
 def brands() -> list[Brand]:
     return _load()["brands"]
 
