@@ -11,7 +11,7 @@ from sse_starlette import ServerSentEvent
 from app import db
 from app.events import SIGNAL_KINDS, end_stream, event_data
 from app.mail import display
-from app.models import Agent, ChatSession, Customer, Message, Ticket
+from app.models import Agent, ChatSession, Customer, Message, Ticket, prepared
 from app.services import agents, chat
 from app.templating import render
 
@@ -86,9 +86,14 @@ def _ticket(ticket_id: int) -> Ticket:
 
 def _messages_after(ticket_id: int, after: int) -> list[Message]:
     """The ticket's messages after the one the stream has, with their author's name."""
-    return list(Message.select(Message, Agent.id, Agent.name).join(Agent, peewee.JOIN.LEFT_OUTER)
-                .where((Message.ticket == ticket_id) & (Message.id > after))
-                .order_by(Message.id).limit(500))
+    return list(_select_messages_after(ticket_id, after))
+
+
+@prepared
+def _select_messages_after(ticket_id, after):
+    return (Message.select(Message, Agent.id, Agent.name).join(Agent, peewee.JOIN.LEFT_OUTER)
+            .where((Message.ticket == ticket_id) & (Message.id > after))
+            .order_by(Message.id).limit(500))
 
 
 # What an event brought, read once for every stream of its ticket in this process: the agent's

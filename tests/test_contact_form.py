@@ -135,6 +135,15 @@ def test_markup_typed_by_a_visitor_is_shown_as_text(agent_client, brand):
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
+def test_a_visitor_quoting_an_earlier_mail_is_shown_as_typed_not_folded(agent_client, brand):
+    typed = ("My answer is below.\n\nOn Mon, 1 Jan 2024 at 10:00, Acme wrote:\n"
+             "> Have you tried turning the pole?")
+    submit(agent_client, {**VALID, "message": typed})
+    page = agent_client.get(f"/tickets/{Ticket.get().id}").text
+    assert 'class="quoted"' not in page
+    assert "Have you tried turning the pole?" in page and "My answer is below." in page
+
+
 def test_submitting_the_same_form_twice_makes_one_ticket(client, brand):
     page = client.get("/contact/acme").text
     submission_id = re.search(r'name="submission_id" value="([0-9a-f]+)"', page).group(1)

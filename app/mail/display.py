@@ -69,9 +69,14 @@ def mail_html(clean_html: str, attachments, show_remote_images: bool = False) ->
     return inline_images(shown, attachments), hidden
 
 
+# Messages typed into a form or the chat (their channel references): shown as typed, as only
+# mail quotes what it answers.
+TYPED = ("form:", "chat:")
+
+
 def message_view(message, attachments, show_remote_images: bool = False) -> MessageView:
     view = MessageView(attachments=list(attachments), original=bool(message.raw_sha256))
-    if message.direction != "incoming":
+    if message.direction != "incoming" or (message.channel_ref or "").startswith(TYPED):
         view.text = message.body_text
     elif message.body_html:
         view.html, view.hidden_images = mail_html(message.body_html, attachments,
