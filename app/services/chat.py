@@ -12,7 +12,7 @@ from app import events
 from app.db import transaction
 from app.intake import Incoming, one_line, receive
 from app.mail import addresses
-from app.models import Agent, Brand, ChatSession, Event, Message, Ticket, utcnow
+from app.models import Agent, Brand, ChatSession, Event, Message, Ticket, prepared, utcnow
 from app.models.chat import ENDED_OFFLINE
 from app.services import agents, hours
 from app.services.tickets import lock_ticket
@@ -174,13 +174,19 @@ def find_session(brand: Brand, token: str, origin: str) -> ChatSession:
     nothing of its conversation."""
     if not token or len(token) > 200:
         raise ChatError("There is no such conversation.", code="not_found")
-    session = ChatSession.get_or_none(ChatSession.token_hash == hash_token(token))
-    if session is None:
+    found = list(_session_by_token(hash_token(token)))
+    if not found:
         raise ChatError("There is no such conversation.", code="not_found")
+    session = found[0]
     if session.brand_id != brand.id or session.origin != origin:
         raise ChatError("This conversation belongs elsewhere.", code="forbidden")
     session.brand = brand  # the caller's: not read again when the session needs it
     return session
+
+
+@prepared
+def _session_by_token(token_hash):
+    return ChatSession.select().where(ChatSession.token_hash == token_hash)
 
 
 def visitor_seen(session: ChatSession) -> None:

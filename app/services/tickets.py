@@ -63,14 +63,26 @@ def tally_move(old_key: tuple, ticket: Ticket) -> None:
 def lock_ticket(ticket_id: int, with_customer: bool = False) -> Ticket:
     """The ticket, locked until the transaction ends; with_customer reads its customer in the
     same query (one query fewer for who needs it)."""
-    query = Ticket.select(Ticket, Customer).join(Customer) if with_customer else Ticket.select()
-    query = query.where(Ticket.id == ticket_id)
+    found = list((_locked_with_customer if with_customer else _locked)(ticket_id))
+    if not found:
+        raise TicketError(f"There is no ticket #{ticket_id}.")
+    return found[0]
+
+
+def _for_update(query):
     if database.for_update:  # PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes writers
-        query = query.for_update(of=Ticket)  # the ticket's row, not its customer's
-    try:
-        return query.get()
-    except Ticket.DoesNotExist:
-        raise TicketError(f"There is no ticket #{ticket_id}.") from None
+        return query.for_update(of=Ticket)  # the ticket's row, not its customer's
+    return query
+
+
+@prepared
+def _locked(ticket_id):
+    return _for_update(Ticket.select().where(Ticket.id == ticket_id))
+
+
+@prepared
+def _locked_with_customer(ticket_id):
+    return _for_update(Ticket.select(Ticket, Customer).join(Customer).where(Ticket.id == ticket_id))
 
 
 def apply_status(ticket: Ticket, status: str, agent: Agent | None, reason: str = "") -> bool:
