@@ -10,8 +10,8 @@ from app import events
 from app.db import savepoint, transaction
 from app.models import (Attachment, Brand, Customer, CustomerIdentity, Message, Ticket,
                         TicketField, prepared, utcnow)
-from app.services.tickets import (REOPENED_BY_CUSTOMER, Outbox, apply_status, new_outgoing,
-                                  tally_add, tally_key)
+from app.services.tickets import (REOPENED_BY_CUSTOMER, Outbox, apply_status,
+                                  locked_ticket_or_none, new_outgoing, tally_add, tally_key)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -202,8 +202,8 @@ def _store(incoming: Incoming, secret_key: str) -> _Stored:
     name = one_line(incoming.sender_name)
     # A message on a known ticket is from its customer (mail threading checks the sender, a
     # chat's visitor is who started it): read with the ticket, not looked up by address.
-    ticket = (Ticket.select(Ticket, Customer).join(Customer)
-              .where(Ticket.id == incoming.ticket_id).first() if incoming.ticket_id else None)
+    ticket = (locked_ticket_or_none(incoming.ticket_id, with_customer=True)
+              if incoming.ticket_id else None)
     created = ticket is None
     if created:
         customer = find_or_create_customer(incoming.sender_email, name)

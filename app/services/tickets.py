@@ -63,10 +63,15 @@ def tally_move(old_key: tuple, ticket: Ticket) -> None:
 def lock_ticket(ticket_id: int, with_customer: bool = False) -> Ticket:
     """The ticket, locked until the transaction ends; with_customer reads its customer in the
     same query (one query fewer for who needs it)."""
-    found = list((_locked_with_customer if with_customer else _locked)(ticket_id))
-    if not found:
+    ticket = locked_ticket_or_none(ticket_id, with_customer)
+    if ticket is None:
         raise TicketError(f"There is no ticket #{ticket_id}.")
-    return found[0]
+    return ticket
+
+
+def locked_ticket_or_none(ticket_id: int, with_customer: bool = False) -> Ticket | None:
+    found = list((_locked_with_customer if with_customer else _locked)(ticket_id))
+    return found[0] if found else None
 
 
 def _for_update(query):
