@@ -70,6 +70,7 @@ def lock_ticket(ticket_id: int, with_customer: bool = False) -> Ticket:
 
 
 def locked_ticket_or_none(ticket_id: int, with_customer: bool = False) -> Ticket | None:
+    """As lock_ticket(), but None when there is no such ticket."""
     found = list((_locked_with_customer if with_customer else _locked)(ticket_id))
     return found[0] if found else None
 
