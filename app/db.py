@@ -125,8 +125,9 @@ def connect(settings) -> peewee.Database:
     global generation
     generation += 1
     url = settings.db_url
+    # Whatever the database: the data directory also keeps the job queue and attachments.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = connect_url(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
     else:
         db = connect_url(url)
