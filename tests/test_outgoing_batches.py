@@ -174,7 +174,7 @@ def test_messages_of_a_batch_that_failed_for_now_are_each_sent_once_when_the_ser
     assert max(counts.values()) == 1
 
 
-SLOW_DATA_SECONDS = 0.15
+SLOW_DATA_SECONDS = 0.2
 
 
 class SlowSmtpSink(SmtpSink):
@@ -187,8 +187,10 @@ class SlowSmtpSink(SmtpSink):
 
 def test_a_batch_that_outlasts_its_lease_to_a_slow_server_sends_each_mail_once_with_another_worker_waiting(
         settings, tmp_path):
-    # smtp_timeout 0.25 s: a claim is held for 2.5 s, and 30 mails at 0.15 s each take 4.5 s.
-    settings = settings.with_changes(smtp_timeout=0.25)
+    # smtp_timeout 0.6 s: a claim is held for 6 s, and 36 mails at 0.2 s each take 7.2 s. (The
+    # server answers well within the timeout: a mail whose answer timed out would be sent again
+    # by its retry, which no lease can prevent.)
+    settings = settings.with_changes(smtp_timeout=0.6)
     slow = SlowSmtpSink()
     slow.start()
     try:
@@ -198,7 +200,7 @@ def test_a_batch_that_outlasts_its_lease_to_a_slow_server_sends_each_mail_once_w
                                      "smtp_security": "none"})
         stuck_pending_mark()  # the app's own worker stays away: this test plays two workers
         offline = TestClient(app, base_url="http://127.0.0.1")
-        count = 30
+        count = 36
         references = [submit(offline, n) for n in range(count)]
 
         # The second worker does what any worker does meanwhile: give overdue claims back
