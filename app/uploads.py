@@ -8,6 +8,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.datastructures import ImmutableMultiDict
 from starlette.exceptions import HTTPException
 
+from app.web import BodyTooLarge, limited_stream
+
 
 class FormTooLarge(Exception):
     """The request is over the limits a person filling in the form can reach; in words."""
@@ -145,14 +147,12 @@ async def read_form(request, limits: Limits) -> PostedForm:
         raise FormUnreadable("The form was sent without its boundary.")
     parts = _Parts(limits)
     parser = MultipartParser(options[b"boundary"], parts.callbacks())
-    received = 0
     try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > limits.max_total_bytes:
-                raise _too_large(limits)
+        async for chunk in limited_stream(request, limits.max_total_bytes):
             parser.write(chunk)
         parser.finalize()
+    except BodyTooLarge:
+        raise _too_large(limits) from None
     except ParseError:
         raise FormUnreadable("The form could not be read.") from None
     return PostedForm(values=ImmutableMultiDict(parts.values), files=parts.files)

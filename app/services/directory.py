@@ -25,8 +25,10 @@ def _load() -> dict:
     brands = list(Brand.select().order_by(Brand.name))
     agents = list(Agent.select().order_by(Agent.name))
     forms = list(Form.select(Form, Brand).join(Brand).order_by(Brand.name, Form.name))
+    read_at = time.monotonic()
     fresh = {
-        "expires": time.monotonic() + TTL_SECONDS,
+        "read_at": read_at,
+        "expires": read_at + TTL_SECONDS,
         "db": db.generation,
         "brands": brands,
         "brand_ids": {b.slug: b.id for b in brands},
@@ -47,7 +49,7 @@ def _load() -> dict:
 def read_at() -> float:
     """When the directory was last read from the database: what is made from it and kept
     elsewhere is keyed by this."""
-    return _load()["expires"]
+    return _load()["read_at"]
 
 
 def brands() -> list[Brand]:
