@@ -26,7 +26,7 @@ from app.routes.admin import mailboxes as admin_mailboxes
 from app.security import RateLimits, SecurityHeadersMiddleware
 from app.templating import render as render_template
 from app.ticket_streams import TicketFeed
-from app.web import templates
+from app.web import render
 from workers import queue as worker_queue
 from workers import tasks  # noqa: F401 (registers the tasks, periodic ones included)
 from workers.watcher import Watchers
@@ -35,17 +35,28 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-async def _csrf_failed(scope, send, reason):
-    body = render_template("pages/error.html", agent=None, status_code=403,
-                           detail="This form has expired or was sent from another site. "
-                                  "Go back, reload the page and try again.")
-    response = HTMLResponse(body, status_code=403)
-    await response(scope, None, send)
-
-
 # Visitors' pages and posts: they carry no session, and are guarded by rate limits and the
 # spam checks instead of a CSRF token (they are posted from other sites too).
 VISITOR_PREFIXES = ("/contact", "/forms/", "/widget/")
+
+
+def _error_context(path: str, status_code: int, detail: str) -> dict:
+    # Visitors have no queue to go back to.
+    return {"status_code": status_code, "detail": detail,
+            "back_to_queue": not path.startswith(VISITOR_PREFIXES)}
+
+
+def _error_html(scope, status_code: int, detail: str) -> str:
+    """The error page; for htmx, its partial, which htmx swaps in where the answer goes."""
+    htmx = (b"hx-request", b"true") in scope.get("headers", [])
+    return render_template("partials/_error.html" if htmx else "pages/error.html", agent=None,
+                           **_error_context(scope["path"], status_code, detail))
+
+
+async def _csrf_failed(scope, send, reason):
+    body = _error_html(scope, 403, "This form has expired or was sent from another site. "
+                                   "Go back, reload the page and try again.")
+    await HTMLResponse(body, status_code=403)(scope, None, send)
 
 
 class AgentsOnly:
@@ -70,16 +81,16 @@ class AgentsOnly:
 
 
 async def _http_error(request, exc: HTTPException):
-    return templates.TemplateResponse(request, "pages/error.html",
-                                      {"status_code": exc.status_code, "detail": exc.detail},
-                                      status_code=exc.status_code, headers=exc.headers)
+    return render(request, "pages/error.html",
+                  _error_context(request.url.path, exc.status_code, exc.detail),
+                  fragment="partials/_error.html", status_code=exc.status_code,
+                  headers=exc.headers)
 
 
 async def _server_error(request, exc: Exception):
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return HTMLResponse(render_template("pages/error.html", agent=None, status_code=500,
-                                        detail="Something went wrong on our side. "
-                                               "It has been logged; please try again."),
+    return HTMLResponse(_error_html(request.scope, 500, "Something went wrong on our side. "
+                                                        "It has been logged; please try again."),
                         status_code=500)
 
 

@@ -12,7 +12,7 @@ from app import db
 from app.events import SIGNAL_KINDS, end_stream, event_data
 from app.mail import display
 from app.models import Agent, ChatSession, Customer, Message, Ticket, prepared
-from app.services import agents, chat
+from app.services import agents, chat, history
 from app.templating import render
 
 # An open stream also says "still here": the agent stays online, the visitor's chat live.
@@ -129,9 +129,15 @@ def _typing_fragment(name: str) -> bytes:
     return _fragment(render("partials/_chat_typing.html", typing=name, oob=True))
 
 
+def _history_fragment(ticket_id: int) -> bytes:
+    return _fragment(render("partials/_history.html", history=history.history(ticket_id),
+                            oob=True))
+
+
 async def agent_frames(stream: TicketStream, agent_id: int, after: int, page_live: bool):
-    """The ticket page's stream: new messages (the page's own message partial), the chat's
-    state when it changes, and "… is typing" while the visitor types."""
+    """The ticket page's stream: new messages (the page's own message partial), the history
+    on every change, the chat's state when it changes, and "… is typing" while the visitor
+    types."""
     def still_here():
         agents.record_seen(agent_id)
 
@@ -159,6 +165,8 @@ async def agent_frames(stream: TicketStream, agent_id: int, after: int, page_liv
             if ticket.is_live != live:
                 live = ticket.is_live
                 yield _chat_state_fragment(ticket)
+            if event is not CATCH_UP:
+                yield _history_fragment(ticket.id)
         event = await stream.next_event(still_here)
 
 

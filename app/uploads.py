@@ -8,6 +8,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.datastructures import ImmutableMultiDict
 from starlette.exceptions import HTTPException
 
+from app.numbers import whole_number
 from app.web import BodyTooLarge, limited_stream
 
 
@@ -131,8 +132,8 @@ def _too_large(limits: Limits) -> FormTooLarge:
 
 async def read_form(request, limits: Limits) -> PostedForm:
     """The posted text fields and files; raises FormTooLarge or FormUnreadable."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limits.max_total_bytes:
+    length = whole_number(request.headers.get("content-length"))
+    if length is not None and length > limits.max_total_bytes:
         raise _too_large(limits)  # refused before it is read
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data":

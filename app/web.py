@@ -1,6 +1,6 @@
 """What every route shares: page-or-fragment rendering and who the agent is."""
 import functools
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from app.models import Agent
+from app.numbers import whole_number
 from app.services import agents, directory
 from app.templating import env
 
@@ -45,8 +46,8 @@ class BodyTooLarge(Exception):
 async def limited_stream(request: Request, max_bytes: int):
     """The request body's chunks; raises BodyTooLarge once it passes max_bytes, whether or
     not the client declared its length (a chunked body does not)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    declared = whole_number(request.headers.get("content-length"))
+    if declared is not None and declared > max_bytes:
         raise BodyTooLarge  # refused before it is read
     received = 0
     async for chunk in request.stream():
@@ -97,7 +98,8 @@ def _login_redirect(request: Request) -> Response:
     if is_htmx(request):
         return Response(status_code=401, headers={"HX-Redirect": "/login"})
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={target}" if target != "/" else "/login", 303)
+    return RedirectResponse(f"/login?{urlencode({'next': target})}" if target != "/" else "/login",
+                            303)
 
 
 def login_required(handler, admin_only: bool = False):

@@ -23,6 +23,8 @@ class SmtpSink:
 
     It can be stopped and started again on the same port to play an outage."""
 
+    smtputf8 = True  # offers SMTPUTF8 (addresses outside ASCII), as aiosmtpd's Controller does
+
     def __init__(self):
         self.port = free_port()
         self.messages: list = []
@@ -37,7 +39,8 @@ class SmtpSink:
         return "250 OK"
 
     def start(self):
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port,
+                                     enable_SMTPUTF8=self.smtputf8)
         self.controller.start()
 
     def stop(self):

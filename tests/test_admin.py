@@ -1,5 +1,6 @@
 """Admin pages: agents and brands, and the test email that explains SMTP failures in words."""
 from app.models import Agent, Brand, Message
+from tests.conftest import SmtpSink
 from tests.helpers import free_port, login, post_form
 
 BRAND_FORM = {"slug": "books", "name": "Bright Books", "address": "hello@books.example",
@@ -55,6 +56,16 @@ def test_invalid_brand_settings_name_the_field(admin_client):
                          page="/admin/brands/new")
     assert response.status_code == 400 and "port is a number" in response.text
     assert 'value="Bright Books"' in response.text
+    response = post_form(admin_client, "/admin/brands", {**BRAND_FORM, "smtp_port": "²"},
+                         page="/admin/brands/new")  # a digit to str.isdigit(), not to int()
+    assert response.status_code == 400 and "port is a number" in response.text
+
+
+def test_a_brand_cannot_take_the_short_name_of_the_new_brand_page(admin_client):
+    response = post_form(admin_client, "/admin/brands", {**BRAND_FORM, "slug": "new"},
+                         page="/admin/brands/new")
+    assert response.status_code == 400 and "new is taken" in response.text
+    assert not Brand.select().where(Brand.slug == "new").exists()
 
 
 def _test_email(admin_client, **brand_changes):
@@ -95,7 +106,33 @@ def test_test_email_says_when_tls_fails(admin_client, smtp_server):
 
 def test_test_email_says_when_starttls_is_not_offered(admin_client, smtp_server):
     response = _test_email(admin_client, smtp_port=str(smtp_server.port), smtp_security="starttls")
-    assert response.status_code == 502 and "does not support" in response.text
+    assert response.status_code == 502
+    assert "does not support this: STARTTLS extension not supported by server. Check the security" in (
+        response.text)
+
+
+def test_test_email_to_an_address_the_server_cannot_take_says_why(admin_client):
+    server = SmtpSink()
+    server.smtputf8 = False  # as many servers: an address outside ASCII needs it
+    server.start()
+    try:
+        post_form(admin_client, "/admin/brands", {**BRAND_FORM, "smtp_port": str(server.port)},
+                  page="/admin/brands/new")
+        response = post_form(admin_client, "/admin/brands/books/test-email",
+                             {"to": "zoë@example.org"}, page="/admin/brands/books")
+    finally:
+        server.stop()
+    assert response.status_code == 502 and "letters outside ASCII" in response.text
+    assert "security setting" not in response.text
+
+
+def test_test_email_to_a_mistyped_address_is_the_admin_s_to_correct(admin_client, smtp_server):
+    post_form(admin_client, "/admin/brands", {**BRAND_FORM, "smtp_port": str(smtp_server.port)},
+              page="/admin/brands/new")
+    response = post_form(admin_client, "/admin/brands/books/test-email", {"to": "not-an-address"},
+                         page="/admin/brands/books")
+    assert response.status_code == 400 and "The test address is not valid" in response.text
+    assert smtp_server.messages == []
 
 
 def test_admin_edits_the_acknowledgement_and_it_is_what_customers_get(admin_client, smtp_server, client):

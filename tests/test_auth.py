@@ -67,6 +67,26 @@ def test_deactivated_agent_cannot_log_in_and_loses_their_session(client, admin, 
     assert Agent.get_by_id(agent.id).name == "Sam Support"  # history keeps them
 
 
+def test_a_bookmarked_queue_opens_as_bookmarked_after_logging_in(client, agent):
+    bookmark = "/?status=all&channel=chat&brand=books"
+    to_login = client.get(bookmark, follow_redirects=False).headers["location"]
+    login_page = client.get(to_login).text
+    assert 'name="next" value="/?status=all&amp;channel=chat&amp;brand=books"' in login_page
+    response = client.post("/login", data={"csrftoken": csrf_token(client, to_login),
+                                           "email": agent.email, "password": PASSWORD,
+                                           "next": bookmark}, follow_redirects=False)
+    assert response.headers["location"] == bookmark
+
+
+def test_logging_in_never_leads_to_another_site(client, agent):
+    for elsewhere in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
+        response = client.post("/login", data={"csrftoken": csrf_token(client), "email": agent.email,
+                                               "password": PASSWORD, "next": elsewhere},
+                               follow_redirects=False)
+        assert response.headers["location"] == "/", elsewhere
+        client.cookies.clear()
+
+
 def test_post_without_csrf_token_is_refused(agent_client, brand):
     response = agent_client.post("/tickets/1/status", data={"status": "open"})
     assert response.status_code == 403

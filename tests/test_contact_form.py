@@ -51,7 +51,16 @@ def test_without_acknowledgements_the_thanks_page_promises_no_confirmation(clien
 def test_default_contact_page_uses_the_default_brand(client, brand):
     page = client.get("/contact")
     assert page.status_code == 200 and "Acme Outdoor" in page.text
-    assert client.get("/contact/nope").status_code == 404
+    missing = client.get("/contact/nope")
+    assert missing.status_code == 404 and "There is no contact form here." in missing.text
+    assert "Back to the queue" not in missing.text  # a visitor has no queue
+
+
+def test_without_a_subject_the_first_line_of_the_message_stands_in(client, brand):
+    response = submit(client, {**VALID, "subject": "",
+                               "message": "My order 1042 is late\nIt was due on Monday."})
+    reference = int(re.search(r'class="ticket-ref">#(\d+)<', response.text).group(1))
+    assert Ticket.get_by_id(reference).subject == "My order 1042 is late"
 
 
 def test_invalid_input_shows_a_message_per_field_and_keeps_what_was_typed(client, brand):

@@ -109,6 +109,25 @@ def test_assigning_to_a_deactivated_agent_is_refused(agent_client, brand, admin)
     assert response.status_code == 400 and "deactivated" in response.text
 
 
+def test_a_deactivated_assignee_stays_shown_and_kept_until_someone_reassigns(agent_client, brand,
+                                                                           agent, admin):
+    from app.services import agents
+
+    ticket = make_ticket(brand)
+    gone = agents.create_agent("gone@example.com", "Gone", "password123")
+    tickets.assign(ticket.id, gone.id, admin)
+    agents.update_agent(gone.id, name="Gone", email=gone.email, role="agent", active=False, by=admin)
+    page = f"/tickets/{ticket.id}"
+    assert f'<option value="{gone.id}" selected>Gone (deactivated)</option>' in (
+        agent_client.get(page).text)
+    # The assignee form sent as it stands (without JavaScript, "Assign") changes nothing.
+    response = post_form(agent_client, f"{page}/assignee", {"assignee": str(gone.id)}, page=page)
+    assert response.status_code == 200 and Ticket.get_by_id(ticket.id).assignee_id == gone.id
+    post_form(agent_client, f"{page}/assignee", {"assignee": "me"}, page=page)
+    assert Ticket.get_by_id(ticket.id).assignee_id == agent.id
+    assert "(deactivated)" not in agent_client.get(page).text
+
+
 def test_internal_note_is_stored_but_not_mailed(agent_client, brand, smtp_server):
     ticket = make_ticket(brand)
     page = f"/tickets/{ticket.id}"
@@ -127,3 +146,27 @@ def test_get_requests_change_nothing(agent_client, brand):
 def test_unknown_ticket_is_a_plain_404(agent_client):
     response = agent_client.get("/tickets/999999")
     assert response.status_code == 404 and "There is no ticket #999999." in response.text
+    assert "Back to the queue" in response.text
+    # An id longer than any the database holds is no ticket either, not a server error.
+    assert agent_client.get("/tickets/99999999999999999999").status_code == 404
+
+
+def test_numbers_in_links_that_are_not_plain_digits_are_ignored(agent_client, brand):
+    ticket = make_ticket(brand)
+    # "²" is a digit to str.isdigit() but not to int().
+    assert agent_client.get(f"/tickets/{ticket.id}?images=%C2%B2").status_code == 200
+    assert agent_client.get("/?form=%C2%B2").status_code == 200
+    queue = agent_client.get("/?before=2026-01-01T00:00:00,99999999999999999999999")
+    assert queue.status_code == 200 and f"ticket-{ticket.id}" in queue.text  # the first page
+
+
+def test_an_error_htmx_asks_for_comes_as_the_partial_it_swaps_in(agent_client, brand):
+    ticket = make_ticket(brand)
+    missing = agent_client.get("/tickets/999999", headers={"HX-Request": "true"})
+    assert missing.status_code == 404 and "There is no ticket #999999." in missing.text
+    assert "<html" not in missing.text
+    expired = agent_client.post(f"/tickets/{ticket.id}/status", data={"status": "open"},
+                                headers={"HX-Request": "true"})  # without its CSRF token
+    assert expired.status_code == 403 and "This form has expired" in expired.text
+    assert "<html" not in expired.text
+    assert "<html" in agent_client.get("/tickets/999999").text  # the whole page otherwise

@@ -28,6 +28,19 @@ def _server_answer(exc: smtplib.SMTPResponseException) -> str:
     return f"{exc.smtp_code} {text}".strip()
 
 
+def _not_supported(where: str, detail: str) -> str:
+    """What the server lacks (smtplib's words), and what to change."""
+    if "SMTPUTF8" in detail:
+        advice = ("It cannot take an address with letters outside ASCII: use a plain address, "
+                  "or a server that offers SMTPUTF8.")
+    elif "AUTH" in detail:
+        advice = ("It offers no login here: check the security setting (many servers offer "
+                  "login only over TLS), or leave the user name empty.")
+    else:
+        advice = "Check the security setting (STARTTLS, SSL or none)."
+    return f"The mail server {where} does not support this: {detail.rstrip('.')}. {advice}"
+
+
 def require_host(server: SmtpServer) -> None:
     if not server.host:
         raise SendError("No outgoing mail server (SMTP) is set up for this brand.", permanent=True)
@@ -53,8 +66,7 @@ def send(server: SmtpServer, message: EmailMessage, timeout: float = 20.0) -> No
         raise SendError(f"The mail server {where} refused the user name or password: "
                         f"{_server_answer(exc)}", permanent=True) from None
     except smtplib.SMTPNotSupportedError as exc:
-        raise SendError(f"The mail server {where} does not support this: {exc}. "
-                        "Check the security setting (STARTTLS, SSL or none).", permanent=True) from None
+        raise SendError(_not_supported(where, str(exc)), permanent=True) from None
     except smtplib.SMTPRecipientsRefused as exc:
         answers = "; ".join(f"{rcpt}: {code} {msg.decode('utf-8', 'replace')}"
                             for rcpt, (code, msg) in exc.recipients.items())

@@ -56,6 +56,6 @@ async def original(request):
 
 
 routes = [
-    Route("/attachments/{attachment_id:int}", attachment),
-    Route("/messages/{message_id:int}/original.eml", original),
+    Route("/attachments/{attachment_id:id}", attachment),
+    Route("/messages/{message_id:id}/original.eml", original),
 ]

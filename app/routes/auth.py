@@ -8,8 +8,9 @@ from app.web import client_ip, current_agent, render, see_other
 
 
 def _safe_next(target: str) -> str:
-    # Only paths on this site: never "//evil.example" or "https://...".
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    # Only paths on this site: never "//evil.example", "/\\evil.example" (browsers read the
+    # backslash as a slash) or "https://...".
+    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
 
 
 async def login_page(request):

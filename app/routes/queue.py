@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from app import events
 from app.live import QueueStream
+from app.numbers import whole_number
 from app.services import agents, directory, forms, queue
 from app.templating import render as render_template
 from app.web import current_agent, login_required, render
@@ -70,7 +71,7 @@ def _filters_html(queue_filter, agent_id: int, brand_ids: dict, version: tuple) 
 def _resume_point(request) -> int | None:
     """The last event the page has seen; None when it did not say (0 is an empty log)."""
     raw = request.headers.get("last-event-id") or request.query_params.get("after", "")
-    return int(raw) if raw.isdigit() else None
+    return whole_number(raw)
 
 
 async def queue_stream(request):

@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from app.mail import display
 from app.models import Message, Ticket
+from app.numbers import whole_number
 from app.routes.queue import StreamResponse
 from app.security import CONTENT_SECURITY_POLICY
 from app.services import chat, directory, forms, history, tickets
@@ -26,6 +27,10 @@ def ticket_context(ticket_id: int, show_images_of: int | None = None, **extra) -
     except tickets.TicketError as exc:
         raise HTTPException(404, str(exc)) from None
     agents = directory.active_agents()
+    # A deactivated agent keeps the tickets they had until someone reassigns them: the page
+    # says so rather than showing nobody.
+    inactive_assignee = (ticket.assignee if ticket.assignee_id
+                         and all(a.id != ticket.assignee_id for a in agents) else None)
     messages = tickets.conversation(ticket)
     return {
         "ticket": ticket,
@@ -35,6 +40,7 @@ def ticket_context(ticket_id: int, show_images_of: int | None = None, **extra) -
         "chat": chat.session_of_ticket(ticket.id) if ticket.channel == "chat" else None,
         "form_panel": forms.ticket_panel(ticket),
         "agents": agents,
+        "inactive_assignee": inactive_assignee,
         "statuses": STATUS_CHOICES,
         "error": "",
         "draft": "",
@@ -62,7 +68,7 @@ def _ticket_id(request) -> int:
 async def ticket_page(request):
     """The ticket; with ?images=MESSAGE_ID, that mail's remote images are loaded too."""
     raw = request.query_params.get("images", "")
-    shown = int(raw) if raw.isdigit() else None
+    shown = whole_number(raw)
     context = ticket_context(_ticket_id(request), show_images_of=shown)
     view = context["views"].get(shown)
     headers = {"Content-Security-Policy": REMOTE_IMAGES_CSP} if view and view.images_shown else None
@@ -85,7 +91,7 @@ async def set_assignee(request):
     form = await request.form()
     raw = form.get("assignee", "")
     agent = request.scope["agent"]
-    assignee_id = agent.id if raw == "me" else (int(raw) if raw.isdigit() else None)
+    assignee_id = agent.id if raw == "me" else whole_number(raw)
     try:
         tickets.assign(_ticket_id(request), assignee_id, agent)
     except tickets.TicketError as exc:
@@ -162,7 +168,7 @@ async def ticket_stream(request):
     if not Ticket.select().where(Ticket.id == ticket_id).exists():
         return Response("There is no such ticket.", status_code=404)
     raw = request.headers.get("last-event-id") or request.query_params.get("after", "")
-    after = int(raw) if raw.isdigit() else 0
+    after = whole_number(raw) or 0
     feed = request.app.state.ticket_feed
     stream = TicketStream(ticket_id)
     feed.add(stream)
@@ -179,13 +185,13 @@ async def ticket_stream(request):
 
 
 routes = [
-    Route("/tickets/{ticket_id:int}", ticket_page),
-    Route("/tickets/{ticket_id:int}/stream", ticket_stream),
-    Route("/tickets/{ticket_id:int}/typing", typing, methods=["POST"]),
-    Route("/tickets/{ticket_id:int}/chat/end", end_chat, methods=["POST"]),
-    Route("/tickets/{ticket_id:int}/status", set_status, methods=["POST"]),
-    Route("/tickets/{ticket_id:int}/assignee", set_assignee, methods=["POST"]),
-    Route("/tickets/{ticket_id:int}/reply", send_reply, methods=["POST"]),
-    Route("/tickets/{ticket_id:int}/messages/{message_id:int}", message_fragment),
-    Route("/messages/{message_id:int}/retry", retry, methods=["POST"]),
+    Route("/tickets/{ticket_id:id}", ticket_page),
+    Route("/tickets/{ticket_id:id}/stream", ticket_stream),
+    Route("/tickets/{ticket_id:id}/typing", typing, methods=["POST"]),
+    Route("/tickets/{ticket_id:id}/chat/end", end_chat, methods=["POST"]),
+    Route("/tickets/{ticket_id:id}/status", set_status, methods=["POST"]),
+    Route("/tickets/{ticket_id:id}/assignee", set_assignee, methods=["POST"]),
+    Route("/tickets/{ticket_id:id}/reply", send_reply, methods=["POST"]),
+    Route("/tickets/{ticket_id:id}/messages/{message_id:id}", message_fragment),
+    Route("/messages/{message_id:id}/retry", retry, methods=["POST"]),
 ]

@@ -9,6 +9,7 @@ from pathlib import Path
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.numbers import whole_number
 from app.routes.queue import StreamResponse
 from app.services import chat, directory
 from app.services.brands import allowed_origins
@@ -146,7 +147,7 @@ async def typing(request, brand, origin):
 async def transcript(request, brand, origin):
     session = _session(request, brand, origin)
     after = request.query_params.get("after", "")
-    return JSONResponse(chat.transcript(session, int(after) if after.isdigit() else 0),
+    return JSONResponse(chat.transcript(session, whole_number(after) or 0),
                         headers={"Cache-Control": "no-store"})
 
 
@@ -163,7 +164,7 @@ async def stream(request, brand, origin):
     comes in the query string, and Last-Event-ID (the last message id) on reconnects."""
     session = _session(request, brand, origin, request.query_params.get("token", ""))
     raw = request.headers.get("last-event-id") or request.query_params.get("after", "")
-    after = int(raw) if raw.isdigit() else 0
+    after = whole_number(raw) or 0
     feed = request.app.state.ticket_feed
     ticket_stream = TicketStream(session.ticket_id)
     feed.add(ticket_stream)

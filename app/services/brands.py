@@ -9,12 +9,12 @@ from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from app import events
-from app.services import directory
 from app.db import transaction
 from app.mail import addresses, smtp
 from app.models import Brand
 from app.models.brands import SMTP_SECURITY
-from app.services import hours
+from app.numbers import whole_number
+from app.services import directory, hours
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 FIELDS = ("name", "address", "signature", "smtp_host", "smtp_port", "smtp_security",
@@ -46,10 +46,10 @@ def clean(values: dict) -> dict:
     cleaned["smtp_host"] = (values.get("smtp_host") or "").strip()
     if re.search(r"[\s/]", cleaned["smtp_host"]):
         raise BrandError("The SMTP host is a name like smtp.example.com, without spaces.", "smtp_host")
-    port = str(values.get("smtp_port") or "587").strip()
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    port = whole_number(str(values.get("smtp_port") or "587").strip())
+    if port is None or not 0 < port < 65536:
         raise BrandError("The SMTP port is a number from 1 to 65535.", "smtp_port")
-    cleaned["smtp_port"] = int(port)
+    cleaned["smtp_port"] = port
     security = (values.get("smtp_security") or "starttls").strip().lower()
     if security not in SMTP_SECURITY:
         raise BrandError("The SMTP security is none, starttls or ssl.", "smtp_security")
@@ -118,6 +118,8 @@ def create_brand(slug: str, values: dict, smtp_password: str = "", by=None) -> B
     if not _SLUG.match(slug):
         raise BrandError("The short name (slug) uses lowercase letters, digits and dashes, "
                          "like my-store.", "slug")
+    if slug == "new":  # /admin/brands/new is the page for a new brand
+        raise BrandError("Choose another short name: new is taken.", "slug")
     cleaned = clean(values)
     with transaction():
         if Brand.select().where(Brand.slug == slug).exists():
@@ -162,11 +164,12 @@ def smtp_server_of(brand: Brand) -> smtp.SmtpServer:
 
 
 def send_test_email(brand: Brand, to_address: str, timeout: float = 20.0) -> None:
-    """Send a short test mail through the brand's server; raises smtp.SendError in words."""
+    """Send a short test mail through the brand's server; raises smtp.SendError in words, or
+    BrandError for an address that is not one."""
     try:
         to = addresses.normalize(to_address)
     except addresses.InvalidAddress as exc:
-        raise smtp.SendError(f"The test address is not valid: {exc}", permanent=True) from None
+        raise BrandError(f"The test address is not valid: {exc}", "to") from None
     mail = EmailMessage()
     user, _, domain = brand.address.partition("@")
     mail["From"] = Address(brand.name, user, domain)

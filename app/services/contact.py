@@ -61,7 +61,8 @@ def validate(submission: ContactSubmission, max_message_chars: int) -> dict:
 def incoming(brand: Brand, submission: ContactSubmission) -> Incoming:
     """The submission as intake takes it."""
     text = submission.message.strip()
-    subject = one_line(submission.subject) or one_line(text[:80])
+    # Without a subject, the message's first line stands in for one.
+    subject = one_line(submission.subject) or one_line(text.split("\n", 1)[0][:80])
     return Incoming(
         channel="form", brand=brand, sender_email=submission.email,
         sender_name=one_line(submission.name, 200), subject=subject, text=text,

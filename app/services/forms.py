@@ -14,6 +14,7 @@ from app.db import transaction
 from app.intake import Incoming, one_line
 from app.mail import addresses
 from app.models import Brand, Form, TicketField, utcnow
+from app.numbers import whole_number
 from app.services import blobs, contact, directory
 from app.templating import render
 
@@ -96,10 +97,10 @@ def apply_action(fields: list[dict], action: str, new_kind: str = "text") -> lis
     """The editor's buttons: add, remove-N, up-N, down-N; anything else changes nothing."""
     fields = list(fields)
     verb, _, number = action.partition("-")
-    index = int(number) if number.isdigit() else -1
+    index = whole_number(number)
     if verb == "add" and len(fields) < MAX_FIELDS:
         fields.append(blank_field(new_kind))
-    elif 0 <= index < len(fields):
+    elif index is not None and index < len(fields):
         if verb == "remove":
             del fields[index]
         elif verb == "up" and index > 0:

@@ -14,6 +14,7 @@ from app.mail.parse_ahead import ParseAhead
 from app.mail.receive import own_addresses, receive_mail
 from app.models import Brand, Mailbox, Message, SkippedMail, utcnow
 from app.models.mail import IMAP_SECURITY
+from app.numbers import whole_number
 
 log = logging.getLogger(__name__)
 FIELDS = ("brand", "imap_host", "imap_port", "imap_security", "username", "folder", "addresses",
@@ -49,10 +50,10 @@ def clean(values: dict) -> dict:
                            "use ssl or starttls (none is allowed on this machine only).",
                            "imap_security")
     cleaned["imap_security"] = security
-    port = str(values.get("imap_port") or (993 if security == "ssl" else 143)).strip()
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    port = whole_number(str(values.get("imap_port") or (993 if security == "ssl" else 143)).strip())
+    if port is None or not 0 < port < 65536:
         raise MailboxError("The IMAP port is a number from 1 to 65535.", "imap_port")
-    cleaned["imap_port"] = int(port)
+    cleaned["imap_port"] = port
     username = str(values.get("username") or "").strip()
     if not username:
         raise MailboxError("Give the user name to log in with.", "username")

@@ -11,6 +11,7 @@ from app import db
 from app.events import latest_event_id
 from app.models import Agent, Brand, Customer, Ticket, TicketField, TicketTally, database
 from app.models.tickets import ACTIVE_STATUSES, CHANNELS, STATUSES
+from app.numbers import whole_number
 
 PAGE_SIZE = 50
 STATUS_FILTERS = ("active", *STATUSES, "all")
@@ -41,7 +42,7 @@ class QueueFilter:
             channel=channel if channel in CHANNELS else "",
             brand=params.get("brand", "")[:64],
             before=params.get("before", "")[:64],
-            form=form if form.isdigit() and len(form) < 10 else "",
+            form=form if whole_number(form) is not None and len(form) < 10 else "",
             field=field if ":" in field and len(field) <= 300 else "",
         )
 
@@ -135,11 +136,13 @@ def _where(f: QueueFilter, agent_id: int, brand_id_of_slug: dict):
     if f.before:
         moment, _, ticket_id = f.before.partition(",")
         try:
-            cursor = (datetime.fromisoformat(moment), int(ticket_id))
+            last_activity = datetime.fromisoformat(moment)
         except ValueError:
-            pass  # a mangled cursor shows the first page
-        else:
-            conditions.append(peewee.Tuple(Ticket.last_activity_at, Ticket.id) < peewee.Tuple(*cursor))
+            last_activity = None
+        ticket_id = whole_number(ticket_id)
+        if last_activity and ticket_id is not None:  # a mangled cursor shows the first page
+            conditions.append(peewee.Tuple(Ticket.last_activity_at, Ticket.id)
+                              < peewee.Tuple(last_activity, ticket_id))
     return conditions
 
 

@@ -121,13 +121,13 @@ def change_status(ticket_id: int, status: str, agent: Agent) -> Ticket:
 def assign(ticket_id: int, assignee_id: int | None, agent: Agent) -> Ticket:
     with transaction():
         ticket = lock_ticket(ticket_id)
+        if ticket.assignee_id == (assignee_id or None):
+            return ticket  # no change, even where the assignee has been deactivated since
         assignee = None
         if assignee_id:
             assignee = Agent.get_or_none((Agent.id == assignee_id) & Agent.active)
             if assignee is None:
                 raise TicketError("That agent does not exist or is deactivated.")
-        if ticket.assignee_id == (assignee.id if assignee else None):
-            return ticket
         old_key = tally_key(ticket)
         ticket.assignee = assignee
         ticket.last_activity_at = utcnow()

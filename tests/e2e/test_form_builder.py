@@ -181,7 +181,7 @@ def _wait_refused(tab, policy: str) -> None:
 
 def test_the_iframe_variant_is_frameable_only_by_the_brands_sites(open_tab, live_server, brand,
                                                                   other_site):
-    form = _returns_form(brand)
+    _returns_form(brand)
     allowed = other_site.url("")
     brand_service.update_brand(brand.slug, {**{k: getattr(brand, k) for k in brand_service.FIELDS},
                                             "allowed_origins": allowed})

@@ -61,3 +61,31 @@ def test_status_and_assignee_change_in_place_and_reach_other_queues(open_tab, ag
     stored = Ticket.get_by_id(ticket.id)
     assert (stored.status, stored.assignee_id) == ("open", agent.id)
     assert worker.csp_errors() == [] and watcher.csp_errors() == []
+
+
+def test_a_refused_action_says_why_in_place_and_history_follows_live(open_tab, agent, make_ticket,
+                                                                     smtp_server):
+    ticket = make_ticket("Refund please", name="Jonas Berg")
+    tab = open_tab()
+    log_in(tab, agent.email)
+    page = tab.page
+    page.goto(f"/tickets/{ticket.id}")
+    marker = tab.set_marker()
+
+    # An empty reply: the server refuses it (400), and the page says so where the reply was.
+    with page.expect_response(re.compile(rf"/tickets/{ticket.id}/reply$")) as answer:
+        page.get_by_role("button", name="Send", exact=True).click()
+    assert answer.value.status == 400
+    expect(page.locator("#ticket .error[role=alert]")).to_have_text("The reply is empty.")
+    wait_for_htmx_settled(page)
+
+    # A reply that goes: the history shows it queued at once, and sent once the worker has
+    # sent it, without a reload.
+    page.get_by_label("Reply to Jonas Berg").fill("Your refund is on its way.")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.locator("#ticket .error")).to_have_count(0)
+    expect(page.locator(".history")).to_contain_text("queued a reply")
+    expect(page.locator(".history")).to_contain_text(f"sent a reply to {ticket.customer.email}")
+    smtp_server.wait_for(2)  # the confirmation and the reply
+    assert tab.marker() == marker, "the page was reloaded, not updated in place"
+    assert tab.csp_errors() == []

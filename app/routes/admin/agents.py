@@ -69,6 +69,6 @@ routes = [
     Route("/admin/agents", agent_list, methods=["GET"]),
     Route("/admin/agents", create, methods=["POST"]),
     Route("/admin/agents/new", new_agent_page, methods=["GET"]),
-    Route("/admin/agents/{agent_id:int}", edit_page, methods=["GET"]),
-    Route("/admin/agents/{agent_id:int}", update, methods=["POST"]),
+    Route("/admin/agents/{agent_id:id}", edit_page, methods=["GET"]),
+    Route("/admin/agents/{agent_id:id}", update, methods=["POST"]),
 ]

@@ -77,15 +77,18 @@ async def test_email(request):
     brand = _brand(request)
     form = await request.form()
     to = form.get("to", "") or request.scope["agent"].email
+    status_code = 200
     try:
         await run_in_threadpool(brands.send_test_email, brand, to,
                                 request.app.state.settings.smtp_timeout)
         result = {"ok": True, "text": f"The test email to {to} was accepted by "
                                       f"{brand.smtp_host}:{brand.smtp_port}."}
-    except SendError as exc:
-        result = {"ok": False, "text": str(exc)}
+    except brands.BrandError as exc:  # the address typed in
+        result, status_code = {"ok": False, "text": str(exc)}, 400
+    except SendError as exc:  # the server's answer, or none
+        result, status_code = {"ok": False, "text": str(exc)}, 502
     return _form(request, brand, {k: getattr(brand, k) for k in FORM_FIELDS},
-                 test_result=result, status_code=200 if result["ok"] else 502)
+                 test_result=result, status_code=status_code)
 
 
 routes = [

@@ -6,6 +6,7 @@ htmx, every change also refreshes the preview beside it."""
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
+from app.numbers import whole_number
 from app.services import brands, directory, forms
 from app.web import admin_required, render, see_other
 
@@ -23,7 +24,7 @@ def _editing(request):
 
 
 def _brand_id(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() else None
+    return whole_number(raw)
 
 
 def _posted(posted) -> tuple[dict, list]:
@@ -104,6 +105,6 @@ routes = [
     Route("/admin/forms/new", new_form_page, methods=["GET"]),
     Route("/admin/forms/new", save, methods=["POST"]),
     Route("/admin/forms/preview", preview, methods=["POST"]),
-    Route("/admin/forms/{form_id:int}", edit_page, methods=["GET"]),
-    Route("/admin/forms/{form_id:int}", save, methods=["POST"]),
+    Route("/admin/forms/{form_id:id}", edit_page, methods=["GET"]),
+    Route("/admin/forms/{form_id:id}", save, methods=["POST"]),
 ]

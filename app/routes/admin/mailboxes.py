@@ -5,6 +5,7 @@ from starlette.routing import Route
 
 from app.mail.imap import ImapError
 from app.models import SkippedMail
+from app.numbers import whole_number
 from app.services import brands, mailboxes
 from app.web import admin_required, render, see_other
 
@@ -128,7 +129,7 @@ async def fetch_now(request):
 @admin_required
 async def retry_skipped(request):
     raw = (await request.form()).get("skipped", "")
-    return await _run_action(request, _retry, int(raw) if raw.isdigit() else 0,
+    return await _run_action(request, _retry, whole_number(raw) or 0,
                              request.app.state.settings)
 
 
