@@ -95,6 +95,12 @@ def test_too_long_message_is_refused_with_its_length(client, brand, settings):
     assert response.status_code == 400 and "too long" in response.text
 
 
+def test_the_message_box_stops_where_the_limit_is(client, brand, settings):
+    # A browser then never sends a message that is refused, and loses nothing typed.
+    page = client.get("/contact/acme").text
+    assert f'<textarea name="message" rows="8" required maxlength="{settings.max_message_chars}"' in page
+
+
 def test_too_large_request_is_refused_before_it_is_read(client, brand):
     response = submit(client, {**VALID, "message": "x" * 300_000})
     assert response.status_code == 413 and "too large" in response.text

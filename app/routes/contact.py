@@ -19,7 +19,9 @@ def _brand(request):
 
 def _form(request, brand, submission, error="", status_code=200):
     return render(request, "public/contact.html",
-                  {"brand": brand, "form": submission, "error": error}, status_code=status_code)
+                  {"brand": brand, "form": submission, "error": error,
+                   "max_message_chars": request.app.state.settings.max_message_chars},
+                  status_code=status_code)
 
 
 async def contact_page(request):
