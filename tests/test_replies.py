@@ -112,6 +112,20 @@ def test_failed_message_shows_the_reason_and_can_be_sent_again(agent_client, bra
     assert sum("Will fail first." in m.get_body(("plain",)).get_content() for m in smtp_server.messages) == 1
 
 
+def test_a_reply_that_cannot_be_sent_brings_its_resolved_ticket_back(agent_client, brand,
+                                                                    auth_smtp, agent):
+    brand.smtp_port, brand.smtp_username, brand.smtp_password = auth_smtp.port, "books", "wrong"
+    brand.save()
+    ticket = _form_ticket(agent_client, brand)
+    message = tickets.reply(ticket.id, "Solved!", agent, "test-secret-key", then_status="resolved")
+    assert Ticket.get_by_id(ticket.id).status == "resolved"
+    wait_for_state(message.id, "failed")
+    # The customer has no answer: the ticket is active again, and its history says why.
+    assert wait_until(lambda: Ticket.get_by_id(ticket.id).status == "open", 5)
+    assert f"ticket-{ticket.id}" in agent_client.get("/").text
+    assert "a reply could not be sent" in agent_client.get(f"/tickets/{ticket.id}").text
+
+
 def test_wrong_smtp_password_fails_at_once_with_the_servers_answer(agent_client, brand, auth_smtp, agent):
     brand.smtp_port, brand.smtp_username, brand.smtp_password = auth_smtp.port, "books", "wrong"
     brand.save()

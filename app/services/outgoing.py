@@ -10,6 +10,7 @@ from app.mail.compose import compose
 from app.models import Message, Ticket, database, prepared, utcnow
 from app.services import directory
 from app.services.brands import smtp_server_of
+from app.services.tickets import REOPENED_BY_CUSTOMER, apply_status, locked_ticket_or_none
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,8 @@ def _record(outcomes: list, settings) -> list[tuple[int, float]]:
                 rows.append(event)
                 if outcome[0] == "queued":
                     retries.append((message.id, delay))
+                elif outcome[0] == "failed" and not message.is_auto:
+                    _reopen_unanswered(message.ticket_id)
             if error is not None:
                 unsent.setdefault(reason, []).append(message.id)
         events.record_rows(rows)
@@ -183,6 +186,14 @@ def _record(outcomes: list, settings) -> list[tuple[int, float]]:
     for reason, message_ids in unsent.items():  # a batch often fails for one reason: one line
         log.warning("not sent: message %s: %s", ", ".join(map(str, message_ids)), reason)
     return retries
+
+
+def _reopen_unanswered(ticket_id: int) -> None:
+    """A reply that could not be sent leaves the customer without an answer: its ticket
+    comes back to the active queue, whatever "send and resolve" or "set pending" said."""
+    ticket = locked_ticket_or_none(ticket_id)
+    if ticket is not None and ticket.status in REOPENED_BY_CUSTOMER:
+        apply_status(ticket, "open", None, reason="a reply could not be sent")
 
 
 def requeue_overdue(grace_seconds: float = 120) -> list[int]:
