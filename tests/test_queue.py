@@ -170,6 +170,20 @@ def test_ticket_leaving_a_filter_is_removed_from_that_stream(live_server, brand,
     stream.close()
 
 
+def test_a_later_page_of_the_queue_takes_no_newer_tickets_live(live_server, brand, agent):
+    client = _live_login(live_server, agent)
+    older = make_ticket(brand, subject="On page two")
+    cursor = f"{Ticket.get_by_id(older.id).last_activity_at.isoformat()},{older.id + 1}"
+    stream = StreamReader(f"{live_server.url}/events/queue?before={cursor}", client.cookies)
+    wait_until(lambda: stream.status == 200)
+    newer = make_ticket(brand, subject="Belongs on page one")
+    tickets.change_status(older.id, "open", agent)  # active now: it moves to page one too
+    pushed = wait_until(lambda: [d for _, d in stream.events if f"ticket-{older.id}" in d], 5)
+    assert f'hx-swap-oob="delete:#ticket-{older.id}"' in pushed[-1]
+    assert not [d for _, d in stream.events if f'id="ticket-{newer.id}"' in d]
+    stream.close()
+
+
 def test_reconnecting_stream_catches_up_from_last_event_id(live_server, brand, agent):
     client = _live_login(live_server, agent)
     stream = StreamReader(f"{live_server.url}/events/queue", client.cookies)

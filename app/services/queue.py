@@ -46,6 +46,19 @@ class QueueFilter:
             field=field if ":" in field and len(field) <= 300 else "",
         )
 
+    def cursor(self) -> tuple | None:
+        """Where a later page starts: (last activity, ticket id) of the row before it; None on
+        the first page, or when the cursor is mangled (the first page is shown)."""
+        if not self.before:
+            return None
+        moment, _, ticket_id = self.before.partition(",")
+        try:
+            last_activity = datetime.fromisoformat(moment)
+        except ValueError:
+            return None
+        ticket_id = whole_number(ticket_id)
+        return None if ticket_id is None else (last_activity, ticket_id)
+
     def query_string(self, **changes) -> str:
         """The bookmarkable query for this filter with some values changed; defaults left out."""
         return _query_string(self, **changes)
@@ -98,6 +111,9 @@ def matches(f: QueueFilter, agent_id: int, brand_id_of_slug: dict, *, status: st
 
 
 def ticket_matches(f: QueueFilter, agent_id: int, brand_id_of_slug: dict, ticket) -> bool:
+    cursor = f.cursor()
+    if cursor and (ticket.last_activity_at, ticket.id) >= cursor:
+        return False  # newer than where this page starts: it belongs on an earlier page
     choices = ticket_choices(db.generation, ticket.id) if f.field and ticket.form_id else frozenset()
     return matches(f, agent_id, brand_id_of_slug, status=ticket.status, brand_id=ticket.brand_id,
                    channel=ticket.channel, assignee_id=ticket.assignee_id or 0,
@@ -133,16 +149,9 @@ def _where(f: QueueFilter, agent_id: int, brand_id_of_slug: dict):
         key, value = field_filter(f)
         conditions.append(Ticket.id.in_(TicketField.select(TicketField.ticket).where(
             (TicketField.key == key) & (TicketField.choice == value))))
-    if f.before:
-        moment, _, ticket_id = f.before.partition(",")
-        try:
-            last_activity = datetime.fromisoformat(moment)
-        except ValueError:
-            last_activity = None
-        ticket_id = whole_number(ticket_id)
-        if last_activity and ticket_id is not None:  # a mangled cursor shows the first page
-            conditions.append(peewee.Tuple(Ticket.last_activity_at, Ticket.id)
-                              < peewee.Tuple(last_activity, ticket_id))
+    cursor = f.cursor()
+    if cursor:
+        conditions.append(peewee.Tuple(Ticket.last_activity_at, Ticket.id) < peewee.Tuple(*cursor))
     return conditions
 
 
