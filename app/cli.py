@@ -50,9 +50,27 @@ def run_server(app, settings, host: str, port: int) -> None:
                 access_log=settings.access_log, timeout_graceful_shutdown=5)
 
 
+def _check_free(host: str, port: int) -> None:
+    """Refuse a port that is taken before anything starts: uvicorn finds out only after the
+    app, and the worker with it, has started."""
+    import socket
+
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror:
+        raise CommandError(f"Cannot listen on {host}: the host name does not resolve.") from None
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise CommandError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.") from None
+
+
 def cmd_serve(args) -> None:
     from app.main import create_app
 
+    _check_free(args.host, args.port)
     settings = _settings()
     run_server(create_app(settings), settings, args.host, args.port)
 
@@ -155,6 +173,20 @@ MAILBOX_OPTIONS = {"brand": "brand", "imap_host": "imap_host", "imap_port": "ima
                    "addresses": "addresses"}
 
 
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port."""
+    if not (text.isascii() and text.isdigit() and 0 < int(text) < 65536):
+        raise argparse.ArgumentTypeError(f"{text} is not a port: give a number from 1 to 65535")
+    return int(text)
+
+
+def _at_least_one(text: str) -> int:
+    """argparse type: a count of at least one."""
+    if not (text.isascii() and text.isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"{text} is not a number of 1 or more")
+    return int(text)
+
 def _mailbox_values(args, existing=None) -> dict:
     values = {"brand": existing.brand.slug, "imap_host": existing.imap_host,
               "imap_port": existing.imap_port, "imap_security": existing.imap_security,
@@ -241,7 +273,7 @@ def _mailbox_options(parser, required: bool) -> None:
     parser.add_argument("name")
     parser.add_argument("--brand", required=required, help="the brand's short name (slug)")
     parser.add_argument("--imap-host", dest="imap_host", required=required)
-    parser.add_argument("--imap-port", dest="imap_port", type=int)
+    parser.add_argument("--imap-port", dest="imap_port", type=_port)
     parser.add_argument("--security", choices=["ssl", "starttls", "none"])
     parser.add_argument("--username", required=required)
     parser.add_argument("--password-stdin", action="store_true", required=required,
@@ -259,7 +291,7 @@ def _brand_options(parser, required: bool) -> None:
     parser.add_argument("--address", required=required, help="the support address mail comes from")
     parser.add_argument("--signature")
     parser.add_argument("--smtp-host")
-    parser.add_argument("--smtp-port", type=int)
+    parser.add_argument("--smtp-port", type=_port)
     parser.add_argument("--smtp-security", choices=["none", "starttls", "ssl"])
     parser.add_argument("--smtp-username")
     parser.add_argument("--smtp-password-stdin", action="store_true",
@@ -272,11 +304,11 @@ def parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the web server with the worker inside")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_port, default=8000)
     serve.set_defaults(func=cmd_serve)
 
     worker = commands.add_parser("worker", help="run the background worker alone")
-    worker.add_argument("--workers", type=int, default=0, help="worker threads")
+    worker.add_argument("--workers", type=_at_least_one, help="worker threads")
     worker.set_defaults(func=cmd_worker)
 
     create = commands.add_parser("create-agent", help="create an agent account")

@@ -1,5 +1,6 @@
 """The `helpdesk` command: scripted setup, and one clear sentence for every mistake."""
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,26 @@ def test_brand_mistakes_are_one_sentence(run):
     assert "not valid" in _one_sentence(run("brand", "add", "acme", "--name", "A", "--address", "nope"))
     assert "slug" in _one_sentence(run("brand", "add", "Bad Slug!", "--name", "A", "--address", "a@example.com"))
     assert "There is no brand" in _one_sentence(run("brand", "edit", "ghost", "--name", "X"))
+
+
+def test_impossible_ports_and_counts_are_refused_before_anything_starts(run):
+    for args, words in ((("serve", "--port", "99999"), "99999 is not a port"),
+                        (("worker", "--workers", "-3"), "-3 is not a number of 1 or more"),
+                        (("brand", "add", "acme", "--name", "A", "--address", "a@example.com",
+                          "--smtp-port", "0"), "0 is not a port")):
+        result = run(*args)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert words in result.stderr.splitlines()[-1]
+
+
+def test_serve_on_a_port_that_is_taken_says_so(run):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--port", str(port))
+    assert _one_sentence(result) == f"helpdesk: Cannot listen on 127.0.0.1:{port}: Address already in use."
+    assert "Huey" not in result.stderr  # nothing started
 
 
 def test_demo_loads_once_and_prints_how_to_log_in(run):
