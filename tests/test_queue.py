@@ -211,3 +211,16 @@ def test_stream_of_a_page_read_on_an_empty_log_gets_what_came_before_it_connecte
     wait_until(lambda: any(f'id="ticket-{ticket.id}"' in d for _, d in stream.events), 5,
                message="the ticket created before the stream connected never arrived")
     stream.close()
+
+
+def test_a_finished_ticket_shows_no_waiting_time(agent_client, brand, agent):
+    waiting, closed = make_ticket(brand), make_ticket(brand)
+    tickets.change_status(closed.id, "closed", agent)
+    page = agent_client.get("/?status=all").text
+
+    def waiting_cell(ticket_id):
+        row = page.split(f'id="ticket-{ticket_id}"')[1].split("</li>")[0]
+        return row.split('class="waiting">')[1].split("</span>\n")[0]
+
+    assert "waiting since" in waiting_cell(waiting.id)
+    assert "waiting since" not in waiting_cell(closed.id)
