@@ -12,7 +12,7 @@ from app import db
 from app.events import SIGNAL_KINDS, end_stream, event_data
 from app.mail import display
 from app.models import Agent, ChatSession, Customer, Message, Ticket, prepared
-from app.services import agents, chat, history
+from app.services import agents, chat, history, tickets
 from app.templating import render
 
 # An open stream also says "still here": the agent stays online, the visitor's chat live.
@@ -134,12 +134,23 @@ def _history_fragment(ticket_id: int) -> bytes:
                             oob=True))
 
 
-async def agent_frames(stream: TicketStream, agent_id: int, after: int, page_live: bool):
-    """The ticket page's stream: new messages (the page's own message partial), the history
-    on every change, the chat's state when it changes, and "… is typing" while the visitor
-    types."""
+def _controls_fragment(ticket_id: int, agent: Agent, csrf_token: str) -> bytes:
+    """The status and assignee controls as the ticket is now (another agent may have changed
+    them)."""
+    ticket = Ticket.get_by_id(ticket_id)
+    return b"".join(_fragment(render(name, ticket=ticket, agent=agent, csrf_token=csrf_token,
+                                     statuses=tickets.SETTABLE_STATUSES, oob=True,
+                                     **tickets.assignee_choices(ticket)))
+                    for name in ("partials/_ticket_status.html", "partials/_ticket_assignee.html"))
+
+
+async def agent_frames(stream: TicketStream, agent: Agent, after: int, page_live: bool,
+                       csrf_token: str):
+    """The ticket page's stream: new messages (the page's own message partial), the status and
+    assignee controls and the history on every change, the chat's state when it changes, and
+    "… is typing" while the visitor types. csrf_token: the page's, for the controls' forms."""
     def still_here():
-        agents.record_seen(agent_id)
+        agents.record_seen(agent.id)
 
     ticket = _ticket(stream.ticket_id)  # what the message partial shows of it never changes
     live = page_live
@@ -166,6 +177,8 @@ async def agent_frames(stream: TicketStream, agent_id: int, after: int, page_liv
                 live = ticket.is_live
                 yield _chat_state_fragment(ticket)
             if event is not CATCH_UP:
+                # On every change: several at once reach a stream as the last of them.
+                yield _controls_fragment(ticket.id, agent, csrf_token)
                 yield _history_fragment(ticket.id)
         event = await stream.next_event(still_here)
 

@@ -11,7 +11,7 @@ from app.models import Message, Ticket
 from app.numbers import whole_number
 from app.routes.queue import StreamResponse
 from app.security import CONTENT_SECURITY_POLICY
-from app.services import chat, directory, forms, history, tickets
+from app.services import chat, forms, history, tickets
 from app.ticket_streams import TicketStream, agent_frames
 from app.web import current_agent, is_htmx, login_required, render, see_other
 
@@ -26,11 +26,6 @@ def ticket_context(ticket_id: int, show_images_of: int | None = None, **extra) -
         ticket = tickets.get_ticket(ticket_id)
     except tickets.TicketError as exc:
         raise HTTPException(404, str(exc)) from None
-    agents = directory.active_agents()
-    # A deactivated agent keeps the tickets they had until someone reassigns them: the page
-    # says so rather than showing nobody.
-    inactive_assignee = (ticket.assignee if ticket.assignee_id
-                         and all(a.id != ticket.assignee_id for a in agents) else None)
     messages = tickets.conversation(ticket)
     return {
         "ticket": ticket,
@@ -39,8 +34,7 @@ def ticket_context(ticket_id: int, show_images_of: int | None = None, **extra) -
         "history": history.history(ticket.id),
         "chat": chat.session_of_ticket(ticket.id) if ticket.channel == "chat" else None,
         "form_panel": forms.ticket_panel(ticket),
-        "agents": agents,
-        "inactive_assignee": inactive_assignee,
+        **tickets.assignee_choices(ticket),
         "statuses": STATUS_CHOICES,
         "error": "",
         "draft": "",
@@ -175,8 +169,9 @@ async def ticket_stream(request):
 
     async def frames():
         try:
-            async for frame in agent_frames(stream, agent.id, after,
-                                            request.query_params.get("live") == "1"):
+            async for frame in agent_frames(stream, agent, after,
+                                            request.query_params.get("live") == "1",
+                                            request.scope["csrftoken"]()):
                 yield frame
         finally:
             feed.remove(stream)

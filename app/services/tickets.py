@@ -9,6 +9,7 @@ from app.db import transaction
 from app.mail.ids import domain_of, make_message_id
 from app.models import Agent, Customer, Message, Ticket, TicketTally, database, prepared, utcnow
 from app.models.tickets import ACTIVE_STATUSES
+from app.services import directory
 
 # What an agent may set by hand; "new" is only where a ticket starts.
 SETTABLE_STATUSES = ("open", "pending", "resolved", "closed", "spam")
@@ -243,6 +244,15 @@ def auto_close(days: int) -> int:
     if closed:
         events.notify()
     return closed
+
+
+def assignee_choices(ticket: Ticket) -> dict:
+    """Whom the ticket can be given to; and its assignee when deactivated since, who keeps it
+    until someone reassigns it (shown so, rather than as nobody)."""
+    agents = directory.active_agents()
+    inactive = (ticket.assignee if ticket.assignee_id
+                and all(a.id != ticket.assignee_id for a in agents) else None)
+    return {"agents": agents, "inactive_assignee": inactive}
 
 
 def get_ticket(ticket_id: int) -> Ticket:

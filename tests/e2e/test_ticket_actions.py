@@ -89,3 +89,35 @@ def test_a_refused_action_says_why_in_place_and_history_follows_live(open_tab, a
     smtp_server.wait_for(2)  # the confirmation and the reply
     assert tab.marker() == marker, "the page was reloaded, not updated in place"
     assert tab.csp_errors() == []
+
+
+def test_two_agents_on_one_ticket_see_each_others_changes(open_tab, agent, admin, make_ticket,
+                                                          smtp_server):
+    ticket = make_ticket("Broken zipper")
+    pages = []
+    for who in (admin, agent):
+        tab = open_tab()
+        log_in(tab, who.email)
+        tab.page.goto(f"/tickets/{ticket.id}")
+        tab.page.wait_for_function(
+            "() => { const el = document.querySelector('[sse-connect]');"
+            " const data = el && el['htmx-internal-data'];"
+            " return !!(data && data.sseEventSource && data.sseEventSource.readyState === 1); }")
+        pages.append(tab)
+    ada, sam = pages
+    sam_marker = sam.set_marker()
+
+    ada.page.get_by_label("Status").select_option("pending")
+    expect(sam.page.get_by_label("Status")).to_have_value("pending")
+    wait_for_htmx_settled(ada.page)
+    ada.page.get_by_role("button", name="Assign to me").click()
+    expect(sam.page.get_by_label("Assignee").locator("option:checked")).to_have_text("Ada Admin")
+    expect(sam.page.get_by_role("button", name="Assign to me")).to_be_visible()  # Sam may take it
+    assert sam.marker() == sam_marker, "Sam's page was reloaded, not updated in place"
+
+    # Sam's controls, swapped in by the stream, still work.
+    wait_for_htmx_settled(sam.page)
+    sam.page.get_by_role("button", name="Assign to me").click()
+    expect(ada.page.get_by_label("Assignee").locator("option:checked")).to_have_text("Sam Support")
+    assert Ticket.get_by_id(ticket.id).assignee_id == agent.id
+    assert ada.csp_errors() == [] and sam.csp_errors() == []
