@@ -24,6 +24,11 @@ def test_valid_submission_becomes_a_form_ticket_and_thanks_with_its_reference(cl
     assert confirmation["To"].addresses[0].addr_spec == "maria@example.org"
     assert f"[#{reference}]" in confirmation["Subject"]
     assert confirmation["Auto-Submitted"] == "auto-replied"
+    # Signed once, as replies are: the signature under "-- ", not the brand's name before it.
+    text = confirmation.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert "-- \nAcme care team" in text and "Acme Outdoor\nAcme care team" not in text
+    html = confirmation.get_body(("html",)).get_content()
+    assert '<div style="color:#555"><p>-- </p><p>Acme care team</p></div>' in html
 
 
 def test_what_a_visitor_types_is_kept_character_for_character(client, brand):

@@ -34,9 +34,11 @@ class MailboxError(ValueError):
 
 def clean(values: dict) -> dict:
     cleaned = {}
-    brand = Brand.get_or_none(Brand.slug == str(values.get("brand") or "").strip())
+    slug = str(values.get("brand") or "").strip()
+    brand = Brand.get_or_none(Brand.slug == slug) if slug else None
     if brand is None:
-        raise MailboxError("Choose the brand this mailbox belongs to.", "brand")
+        raise MailboxError(f"There is no brand {slug}." if slug
+                           else "Choose the brand this mailbox belongs to.", "brand")
     cleaned["brand"] = brand
     host = str(values.get("imap_host") or "").strip()
     if not host or re.search(r"[\s/]", host):

@@ -93,7 +93,7 @@ def test_fetch_from_a_server_that_is_down_is_one_sentence(helpdesk, dovecot):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--brand", "nosuch"], "Choose the brand"),
+    (["--brand", "nosuch"], "There is no brand nosuch."),
     (["--imap-host", "imap.example.com"], "clear text"),
 ], ids=["unknown brand", "no TLS to another machine"])
 def test_add_mistakes_are_one_sentence(helpdesk, dovecot, args, words):
