@@ -134,9 +134,13 @@ def _history_fragment(ticket_id: int) -> bytes:
                             oob=True))
 
 
+@prepared
+def _status_and_assignee(ticket_id):
+    return Ticket.select(Ticket.status, Ticket.assignee).where(Ticket.id == ticket_id).tuples()
+
+
 def _controls_fragment(ticket_id: int, agent: Agent, csrf_token: str) -> bytes:
-    """The status and assignee controls as the ticket is now (another agent may have changed
-    them)."""
+    """The status and assignee controls as the ticket is now (another agent changed them)."""
     ticket = Ticket.get_by_id(ticket_id)
     return b"".join(_fragment(render(name, ticket=ticket, agent=agent, csrf_token=csrf_token,
                                      statuses=tickets.SETTABLE_STATUSES, oob=True,
@@ -154,6 +158,7 @@ async def agent_frames(stream: TicketStream, agent: Agent, after: int, page_live
 
     ticket = _ticket(stream.ticket_id)  # what the message partial shows of it never changes
     live = page_live
+    controls = (ticket.status, ticket.assignee_id)  # as the page shows them
     event = CATCH_UP
     while event is not None:
         if event is not CATCH_UP and event.kind in SIGNAL_KINDS:
@@ -177,9 +182,16 @@ async def agent_frames(stream: TicketStream, agent: Agent, after: int, page_live
                 live = ticket.is_live
                 yield _chat_state_fragment(ticket)
             if event is not CATCH_UP:
-                # On every change: several at once reach a stream as the last of them.
-                yield _controls_fragment(ticket.id, agent, csrf_token)
-                yield _history_fragment(ticket.id)
+                # Looked at on every change (several at once reach a stream as the last of
+                # them); sent again only when they changed.
+                now = next(iter(_status_and_assignee(ticket.id)), controls)
+                if now != controls:
+                    controls = now
+                    yield _controls_fragment(ticket.id, agent, csrf_token)
+                # A live chat's messages show as they come: the history of them ("wrote a
+                # message", "sent a reply") follows with the next other change.
+                if not (ticket.is_live and messages):
+                    yield _history_fragment(ticket.id)
         event = await stream.next_event(still_here)
 
 
