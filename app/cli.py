@@ -6,6 +6,7 @@ import logging
 import sys
 
 from app.config import ConfigError, ensure_secret_key, from_env
+from app.numbers import whole_number
 
 
 class CommandError(Exception):
@@ -176,16 +177,18 @@ MAILBOX_OPTIONS = {"brand": "brand", "imap_host": "imap_host", "imap_port": "ima
 
 def _port(text: str) -> int:
     """argparse type: a TCP port."""
-    if not (text.isascii() and text.isdigit() and 0 < int(text) < 65536):
+    port = whole_number(text)
+    if port is None or not 0 < port < 65536:
         raise argparse.ArgumentTypeError(f"{text} is not a port: give a number from 1 to 65535")
-    return int(text)
+    return port
 
 
 def _at_least_one(text: str) -> int:
     """argparse type: a count of at least one."""
-    if not (text.isascii() and text.isdigit() and int(text) >= 1):
+    count = whole_number(text)
+    if not count:
         raise argparse.ArgumentTypeError(f"{text} is not a number of 1 or more")
-    return int(text)
+    return count
 
 def _mailbox_values(args, existing=None) -> dict:
     values = {"brand": existing.brand.slug, "imap_host": existing.imap_host,

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
@@ -26,7 +27,7 @@ from app.routes.admin import mailboxes as admin_mailboxes
 from app.security import RateLimits, SecurityHeadersMiddleware
 from app.templating import render as render_template
 from app.ticket_streams import TicketFeed
-from app.web import render
+from app.web import is_htmx, render
 from workers import queue as worker_queue
 from workers import tasks  # noqa: F401 (registers the tasks, periodic ones included)
 from workers.watcher import Watchers
@@ -48,9 +49,8 @@ def _error_context(path: str, status_code: int, detail: str) -> dict:
 
 def _error_html(scope, status_code: int, detail: str) -> str:
     """The error page; for htmx, its partial, which htmx swaps in where the answer goes."""
-    htmx = (b"hx-request", b"true") in scope.get("headers", [])
-    return render_template("partials/_error.html" if htmx else "pages/error.html", agent=None,
-                           **_error_context(scope["path"], status_code, detail))
+    name = "partials/_error.html" if is_htmx(Request(scope)) else "pages/error.html"
+    return render_template(name, agent=None, **_error_context(scope["path"], status_code, detail))
 
 
 async def _csrf_failed(scope, send, reason):

@@ -166,3 +166,15 @@ def test_unticking_the_acknowledgement_stops_it(admin_client, smtp_server, clien
     post_form(client, "/contact/books", {"name": "Maria", "email": "maria@example.org",
                                          "subject": "Hi", "message": "Hello"})
     assert Message.select().where(Message.is_auto == True).count() == 0  # noqa: E712
+
+
+def test_port_zero_is_refused_not_read_as_the_default(app):
+    import pytest
+
+    from app.services import brands
+
+    with pytest.raises(brands.BrandError, match="port is a number"):
+        brands.create_brand("books", {"name": "Bright Books", "address": "hello@books.example",
+                                      "smtp_host": "127.0.0.1", "smtp_port": 0})
+    assert brands.create_brand("books", {"name": "Bright Books", "address": "hello@books.example",
+                                         "smtp_host": "127.0.0.1"}).smtp_port == 587

@@ -46,7 +46,8 @@ def clean(values: dict) -> dict:
     cleaned["smtp_host"] = (values.get("smtp_host") or "").strip()
     if re.search(r"[\s/]", cleaned["smtp_host"]):
         raise BrandError("The SMTP host is a name like smtp.example.com, without spaces.", "smtp_host")
-    port = whole_number(str(values.get("smtp_port") or "587").strip())
+    port = values.get("smtp_port")
+    port = 587 if port in (None, "") else whole_number(str(port).strip())  # 0 is no default
     if port is None or not 0 < port < 65536:
         raise BrandError("The SMTP port is a number from 1 to 65535.", "smtp_port")
     cleaned["smtp_port"] = port

@@ -52,7 +52,9 @@ def clean(values: dict) -> dict:
                            "use ssl or starttls (none is allowed on this machine only).",
                            "imap_security")
     cleaned["imap_security"] = security
-    port = whole_number(str(values.get("imap_port") or (993 if security == "ssl" else 143)).strip())
+    port = values.get("imap_port")
+    port = ((993 if security == "ssl" else 143) if port in (None, "")
+            else whole_number(str(port).strip()))  # 0 is no default
     if port is None or not 0 < port < 65536:
         raise MailboxError("The IMAP port is a number from 1 to 65535.", "imap_port")
     cleaned["imap_port"] = port
